@@ -1,0 +1,69 @@
+import { MessageValidationError, PoisonMessageError } from './errors.js';
+
+/** Turns payloads into bytes and back for one content type. */
+export interface Codec {
+  readonly contentType: string;
+  encode(payload: unknown): Uint8Array;
+  /** Throws `PoisonMessageError('malformed-payload')` when the bytes cannot be decoded. */
+  decode(body: Uint8Array): unknown;
+}
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeText(body: Uint8Array, contentType: string): string {
+  try {
+    return strictUtf8.decode(body);
+  } catch (error) {
+    throw new PoisonMessageError('malformed-payload', `body is not valid UTF-8 for ${contentType}`, { cause: error });
+  }
+}
+
+export const jsonCodec: Codec = {
+  contentType: 'application/json',
+  encode(payload) {
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(payload);
+    } catch (error) {
+      throw new MessageValidationError(`Payload cannot be encoded as JSON: ${(error as Error).message}`, { cause: error });
+    }
+    if (text === undefined) throw new MessageValidationError(`Payload of type ${typeof payload} cannot be encoded as JSON`);
+    return utf8.encode(text);
+  },
+  decode(body) {
+    const text = decodeText(body, 'application/json');
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw new PoisonMessageError('malformed-payload', `invalid JSON: ${(error as Error).message}`, { cause: error });
+    }
+  },
+};
+
+export const textCodec: Codec = {
+  contentType: 'text/plain',
+  encode(payload) {
+    if (typeof payload !== 'string') throw new MessageValidationError('A text/plain payload must be a string');
+    return utf8.encode(payload);
+  },
+  decode(body) {
+    return decodeText(body, 'text/plain');
+  },
+};
+
+export const bytesCodec: Codec = {
+  contentType: 'application/octet-stream',
+  encode(payload) {
+    if (!(payload instanceof Uint8Array)) throw new MessageValidationError('An application/octet-stream payload must be a Uint8Array');
+    return payload;
+  },
+  decode(body) {
+    return body;
+  },
+};
+
+/** `application/json; charset=utf-8` → `application/json`. */
+export function baseContentType(contentType: string): string {
+  return (contentType.split(';')[0] ?? '').trim().toLowerCase();
+}

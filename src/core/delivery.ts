@@ -1,0 +1,64 @@
+import type { Envelope } from './envelope.js';
+import { ErrorCode, PoisonMessageError, ReliableMqError, describeError, type PoisonReason } from './errors.js';
+import { composeMiddleware } from './middleware.js';
+import type { Handler, HandlerContext, Middleware } from './ports.js';
+import type { MessageSerializer } from './serializer.js';
+import { WireHeader, fromWireRecord, type WireFallback, type WireRecord } from './wire.js';
+
+export type DeadLetterReason = PoisonReason | 'handler-fatal' | 'delivery-limit';
+
+/** What the transport must do with a delivery once the pipeline has run. */
+export type DeliveryOutcome =
+  | { readonly action: 'ack'; readonly envelope: Envelope }
+  | { readonly action: 'requeue'; readonly error: unknown }
+  | { readonly action: 'dead-letter'; readonly reason: DeadLetterReason; readonly error: unknown };
+
+export type DeliveryPipeline = (record: WireRecord, fallback: WireFallback, context: HandlerContext) => Promise<DeliveryOutcome>;
+
+/**
+ * The one consume path every transport runs: decode (poison → dead-letter, never the handler),
+ * run the middleware chain and handler, and classify the result. The transport acks only on `ack`.
+ */
+export function createDeliveryPipeline(options: {
+  serializer: MessageSerializer;
+  handler: Handler;
+  middleware: readonly Middleware[];
+}): DeliveryPipeline {
+  const chain = composeMiddleware(options.middleware, options.handler);
+  return async (record, fallback, context) => {
+    let envelope: Envelope;
+    try {
+      const meta = fromWireRecord(record, fallback);
+      const payload = await options.serializer.decode(meta.type, meta.contentType, record.body);
+      envelope = { ...meta, payload };
+    } catch (error) {
+      if (error instanceof PoisonMessageError) return { action: 'dead-letter', reason: error.reason, error };
+      return { action: 'dead-letter', reason: 'malformed-payload', error };
+    }
+    try {
+      await chain(envelope, context);
+      return { action: 'ack', envelope };
+    } catch (error) {
+      if (error instanceof PoisonMessageError) return { action: 'dead-letter', reason: error.reason, error };
+      if (ReliableMqError.is(error) && error.code === ErrorCode.HANDLER_FATAL) return { action: 'dead-letter', reason: 'handler-fatal', error };
+      return { action: 'requeue', error };
+    }
+  };
+}
+
+/** The dead-lettered copy of a record: body and headers untouched, the reason added as headers. */
+export function deadLetterRecord(
+  record: WireRecord,
+  details: { reason: DeadLetterReason; error: unknown; topic: string; group: string; attempts: number; at?: Date },
+): WireRecord {
+  const headers = {
+    ...record.headers,
+    [WireHeader.DEAD_LETTER_REASON]: details.reason,
+    [WireHeader.DEAD_LETTER_ERROR]: describeError(details.error).slice(0, 1000),
+    [WireHeader.DEAD_LETTER_TOPIC]: details.topic,
+    [WireHeader.DEAD_LETTER_GROUP]: details.group,
+    [WireHeader.DEAD_LETTER_ATTEMPTS]: String(details.attempts),
+    [WireHeader.DEAD_LETTER_AT]: (details.at ?? new Date()).toISOString(),
+  };
+  return record.key === undefined ? { headers, body: record.body } : { key: record.key, headers, body: record.body };
+}

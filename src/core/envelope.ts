@@ -1,0 +1,100 @@
+import { MessageValidationError } from './errors.js';
+import { uuidv7 } from './id.js';
+
+export type MessageHeaders = Readonly<Record<string, string>>;
+
+/**
+ * What travels between services. Every field except `payload` maps to broker metadata
+ * (see `wire.ts` and each adapter's docs); `payload` is encoded by a codec.
+ */
+export interface Envelope<T = unknown> {
+  /** Producer-assigned, unique, time-ordered (UUIDv7). Deduplication keys on it. */
+  readonly id: string;
+  /** Message type, e.g. `order.placed`. Selects the schema and the handler. */
+  readonly type: string;
+  /** Ordering key: messages with the same key keep their order (Kafka partition key). */
+  readonly key?: string;
+  readonly headers: MessageHeaders;
+  readonly payload: T;
+  /** MIME type of the encoded payload; selects the codec. */
+  readonly contentType: string;
+  readonly createdAt: Date;
+  /** The id of the conversation this message belongs to. */
+  readonly correlationId?: string;
+  /** The id of the message that caused this one. */
+  readonly causationId?: string;
+  /** Delivery attempt, 1 on the first delivery; 0 on a message not yet delivered. */
+  readonly attempt: number;
+}
+
+/** What a caller publishes; the SDK fills in id, created-at and content type. */
+export interface OutgoingMessage<T = unknown> {
+  readonly type: string;
+  readonly payload: T;
+  readonly key?: string;
+  readonly headers?: MessageHeaders;
+  readonly id?: string;
+  readonly correlationId?: string;
+  readonly causationId?: string;
+  readonly contentType?: string;
+  readonly createdAt?: Date;
+}
+
+/** Header names the SDK uses on the wire; user headers may not start with this prefix. */
+export const RESERVED_HEADER_PREFIX = 'rmq-';
+
+const MAX_ID_LENGTH = 255;
+
+export function createEnvelope<T>(message: OutgoingMessage<T>, defaultContentType: string): Envelope<T> {
+  validateOutgoing(message);
+  return {
+    id: message.id ?? uuidv7(),
+    type: message.type,
+    ...(message.key === undefined ? {} : { key: message.key }),
+    headers: { ...message.headers },
+    payload: message.payload,
+    contentType: message.contentType ?? defaultContentType,
+    createdAt: message.createdAt ?? new Date(),
+    ...(message.correlationId === undefined ? {} : { correlationId: message.correlationId }),
+    ...(message.causationId === undefined ? {} : { causationId: message.causationId }),
+    attempt: 0,
+  };
+}
+
+/** Correlation and causation for a message produced while handling `parent`. */
+export function causedBy(parent: Envelope): { correlationId: string; causationId: string } {
+  return { correlationId: parent.correlationId ?? parent.id, causationId: parent.id };
+}
+
+function validateOutgoing(message: OutgoingMessage): void {
+  if (typeof message !== 'object' || message === null) {
+    throw new MessageValidationError('A message must be an object with at least `type` and `payload`');
+  }
+  requireText('type', message.type);
+  optionalText('id', message.id);
+  optionalText('key', message.key);
+  optionalText('correlationId', message.correlationId);
+  optionalText('causationId', message.causationId);
+  optionalText('contentType', message.contentType);
+  if (message.createdAt !== undefined && !(message.createdAt instanceof Date && !Number.isNaN(message.createdAt.getTime()))) {
+    throw new MessageValidationError('Message createdAt must be a valid Date');
+  }
+  for (const [name, value] of Object.entries(message.headers ?? {})) {
+    if (name.toLowerCase().startsWith(RESERVED_HEADER_PREFIX)) {
+      throw new MessageValidationError(`Header '${name}' uses the reserved prefix '${RESERVED_HEADER_PREFIX}'`);
+    }
+    if (typeof value !== 'string') {
+      throw new MessageValidationError(`Header '${name}' must be a string, received ${typeof value}`);
+    }
+  }
+}
+
+function requireText(field: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_ID_LENGTH) {
+    throw new MessageValidationError(`Message ${field} must be a non-empty string of at most ${String(MAX_ID_LENGTH)} characters`);
+  }
+}
+
+function optionalText(field: string, value: unknown): void {
+  if (value !== undefined) requireText(field, value);
+}

@@ -1,0 +1,92 @@
+import type { Envelope, MessageHeaders } from './envelope.js';
+import { PoisonMessageError } from './errors.js';
+
+/**
+ * A message as header-based transports carry it (Kafka records, the memory transport): the envelope's
+ * fields travel as `rmq-*` headers, user headers beside them, the encoded payload as the body.
+ */
+export interface WireRecord {
+  readonly key?: string;
+  readonly headers: MessageHeaders;
+  readonly body: Uint8Array;
+}
+
+export const WireHeader = {
+  ID: 'rmq-id',
+  TYPE: 'rmq-type',
+  CONTENT_TYPE: 'rmq-content-type',
+  CREATED_AT: 'rmq-created-at',
+  CORRELATION_ID: 'rmq-correlation-id',
+  CAUSATION_ID: 'rmq-causation-id',
+  DEAD_LETTER_REASON: 'rmq-dead-letter-reason',
+  DEAD_LETTER_ERROR: 'rmq-dead-letter-error',
+  DEAD_LETTER_TOPIC: 'rmq-dead-letter-original-topic',
+  DEAD_LETTER_GROUP: 'rmq-dead-letter-original-group',
+  DEAD_LETTER_AT: 'rmq-dead-lettered-at',
+  DEAD_LETTER_ATTEMPTS: 'rmq-dead-letter-attempts',
+} as const;
+
+/** Type given to a message from a producer that does not use this SDK and names no type. */
+export const UNTYPED = 'untyped';
+
+const ENVELOPE_HEADERS: ReadonlySet<string> = new Set([
+  WireHeader.ID,
+  WireHeader.TYPE,
+  WireHeader.CONTENT_TYPE,
+  WireHeader.CREATED_AT,
+  WireHeader.CORRELATION_ID,
+  WireHeader.CAUSATION_ID,
+]);
+
+export function toWireRecord(envelope: Envelope, body: Uint8Array): WireRecord {
+  const headers: Record<string, string> = {
+    ...envelope.headers,
+    [WireHeader.ID]: envelope.id,
+    [WireHeader.TYPE]: envelope.type,
+    [WireHeader.CONTENT_TYPE]: envelope.contentType,
+    [WireHeader.CREATED_AT]: envelope.createdAt.toISOString(),
+  };
+  if (envelope.correlationId !== undefined) headers[WireHeader.CORRELATION_ID] = envelope.correlationId;
+  if (envelope.causationId !== undefined) headers[WireHeader.CAUSATION_ID] = envelope.causationId;
+  return envelope.key === undefined ? { headers, body } : { key: envelope.key, headers, body };
+}
+
+/** What the transport knows when the record carries no envelope headers (a foreign producer). */
+export interface WireFallback {
+  /** Stable id derived from the transport's position (Kafka topic/partition/offset, AMQP message-id). */
+  readonly id: string;
+  readonly attempt: number;
+  readonly defaultContentType: string;
+  readonly timestamp?: Date;
+}
+
+/** Reads the envelope's fields from a record; the payload is decoded separately by the serializer. */
+export function fromWireRecord(record: WireRecord, fallback: WireFallback): Omit<Envelope, 'payload'> {
+  const h = record.headers;
+  const id = h[WireHeader.ID] ?? fallback.id;
+  const type = h[WireHeader.TYPE] ?? UNTYPED;
+  if (id.length === 0) throw new PoisonMessageError('malformed-envelope', `header ${WireHeader.ID} is empty`);
+  if (type.length === 0) throw new PoisonMessageError('malformed-envelope', `header ${WireHeader.TYPE} is empty`);
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(h)) if (!ENVELOPE_HEADERS.has(name)) headers[name] = value;
+  const correlationId = h[WireHeader.CORRELATION_ID];
+  const causationId = h[WireHeader.CAUSATION_ID];
+  return {
+    id,
+    type,
+    ...(record.key === undefined ? {} : { key: record.key }),
+    headers,
+    contentType: h[WireHeader.CONTENT_TYPE] ?? h['content-type'] ?? fallback.defaultContentType,
+    createdAt: parseCreatedAt(h[WireHeader.CREATED_AT], fallback.timestamp),
+    ...(correlationId === undefined ? {} : { correlationId }),
+    ...(causationId === undefined ? {} : { causationId }),
+    attempt: fallback.attempt,
+  };
+}
+
+function parseCreatedAt(value: string | undefined, fallback: Date | undefined): Date {
+  if (value === undefined) return fallback ?? new Date();
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new PoisonMessageError('malformed-envelope', `header ${WireHeader.CREATED_AT} is not a date: '${value}'`);
+  return date;
+}
