@@ -19,12 +19,17 @@ function decodeText(body: Uint8Array, contentType: string): string {
   }
 }
 
+/** `JSON.stringify` returns undefined for undefined, functions and symbols, whatever its typing says. */
+function stringify(payload: unknown): string | undefined {
+  return JSON.stringify(payload);
+}
+
 export const jsonCodec: Codec = {
   contentType: 'application/json',
   encode(payload) {
     let text: string | undefined;
     try {
-      text = JSON.stringify(payload);
+      text = stringify(payload);
     } catch (error) {
       throw new MessageValidationError(`Payload cannot be encoded as JSON: ${(error as Error).message}`, { cause: error });
     }

@@ -67,7 +67,7 @@ export function causedBy(parent: Envelope): { correlationId: string; causationId
 }
 
 function validateOutgoing(message: OutgoingMessage): void {
-  if (typeof message !== 'object' || message === null) {
+  if (typeof message !== 'object' || (message as unknown) === null) {
     throw new MessageValidationError('A message must be an object with at least `type` and `payload`');
   }
   requireText('type', message.type);

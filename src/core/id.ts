@@ -40,7 +40,7 @@ export function uuidv7(now: number = Date.now()): string {
   let out = '';
   for (let i = 0; i < 16; i++) {
     if (i === 4 || i === 6 || i === 8 || i === 10) out += '-';
-    out += HEX[bytes[i] ?? 0];
+    out += HEX[bytes[i] ?? 0] ?? '00';
   }
   return out;
 }

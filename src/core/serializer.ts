@@ -86,7 +86,7 @@ export class MessageSerializer {
     if (!codec) throw new PoisonMessageError('unknown-content-type', `no codec for content type '${contentType}'`);
     const typeSpec = this.lookup(type, (message) => new PoisonMessageError('unknown-type', message));
     const payload = codec.decode(body);
-    return typeSpec?.schema ? this.validate(type, typeSpec.schema, payload, (m) => new PoisonMessageError('schema-violation', m)) : payload;
+    return typeSpec?.schema ? await this.validate(type, typeSpec.schema, payload, (m) => new PoisonMessageError('schema-violation', m)) : payload;
   }
 
   private lookup(type: string, fail: (message: string) => Error): MessageTypeSpec | undefined {

@@ -39,7 +39,7 @@ export declare namespace StandardSchemaV1 {
 export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
   if (typeof value !== 'object' && typeof value !== 'function') return false;
   if (value === null) return false;
-  const props = (value as { '~standard'?: { version?: unknown; validate?: unknown } })['~standard'];
+  const props = (value as { '~standard'?: { version?: unknown; validate?: unknown } | null })['~standard'];
   return typeof props === 'object' && props !== null && props.version === 1 && typeof props.validate === 'function';
 }
 

@@ -420,7 +420,9 @@ export function runTransportConformance(name: string, features: TransportFeature
       const publisher = await scope.publisher();
       await Promise.all(topics.flatMap((t) => Array.from({ length: 20 }, (_, i) => publisher.publish(t, { type: 'test.multi', payload: { t, i } }))));
       await Promise.all(recorders.map((r) => r.waitForUnique(20, T)));
-      recorders.forEach((r, i) => assert.ok(r.received.every((x) => (x.envelope.payload as { t: string }).t === topics[i])));
+      recorders.forEach((r, i) => {
+        assert.ok(r.received.every((x) => (x.envelope.payload as { t: string }).t === topics[i]));
+      });
     });
 
     it('closing many subscriptions concurrently loses nothing', async () => {
@@ -443,11 +445,11 @@ export function runTransportConformance(name: string, features: TransportFeature
       await (await scope.subscriber()).subscribe(topic, recorder.handler(), { group: 'ctx-group' });
       await (await scope.publisher()).publish(topic, { type: 'test.ctx', payload: {} });
       await recorder.waitForUnique(1, T);
-      const context = recorder.received[0]?.context;
-      assert.equal(context?.topic, topic);
-      assert.equal(context?.group, 'ctx-group');
-      assert.ok(context?.signal instanceof AbortSignal);
-      assert.equal(context?.signal.aborted, false);
+      const context = recorder.received[0]!.context;
+      assert.equal(context.topic, topic);
+      assert.equal(context.group, 'ctx-group');
+      assert.ok(context.signal instanceof AbortSignal);
+      assert.equal(context.signal.aborted, false);
     });
 
     it('middleware wraps the handler, first outermost, and may settle a message itself', async () => {
@@ -463,7 +465,9 @@ export function runTransportConformance(name: string, features: TransportFeature
         };
       const skipTests: Middleware = (next) => (message, context) => (message.type === 'test.skip' ? undefined : next(message, context));
       const recorder = new Recorder();
-      await (await scope.subscriber()).subscribe(topic, recorder.handler('x', () => void calls.push('handler')), {
+      await (await scope.subscriber()).subscribe(topic, recorder.handler('x', () => {
+        calls.push('handler');
+      }), {
         group: 'g',
         middleware: [trace('outer'), trace('inner'), skipTests],
       });

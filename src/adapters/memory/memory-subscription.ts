@@ -35,7 +35,9 @@ export class MemorySubscription implements Subscription, GroupMember {
 
   deliver(tag: number, entry: QueueEntry): void {
     this.buffer.push({ tag, entry });
-    queueMicrotask(() => this.pump());
+    queueMicrotask(() => {
+      this.pump();
+    });
   }
 
   close(): Promise<void> {
@@ -86,8 +88,12 @@ export class MemorySubscription implements Subscription, GroupMember {
     for (const { tag } of this.buffer.splice(0)) this.queue.release(tag);
     const finished = Promise.allSettled([...this.running]).then(() => true);
     const timedOut = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), this.options.closeTimeoutMs);
-      void finished.then(() => clearTimeout(timer));
+      const timer = setTimeout(() => {
+        resolve(false);
+      }, this.options.closeTimeoutMs);
+      void finished.then(() => {
+        clearTimeout(timer);
+      });
     });
     if (!(await Promise.race([finished, timedOut]))) this.abort.abort(new Error('close timeout: handler abandoned'));
     this.state = 'closed';
