@@ -9,7 +9,10 @@ export type FieldRule =
   | { readonly kind: 'function' }
   | { readonly kind: 'array'; readonly items?: FieldRule }
   | { readonly kind: 'object' }
-  | { readonly kind: 'custom'; readonly expected: string; readonly check: (value: unknown) => boolean };
+  | { readonly kind: 'custom'; readonly expected: string; readonly check: (value: unknown) => boolean }
+  /** A sub-object with its own spec; its issues are named `parent.child`. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  | { readonly kind: 'nested'; readonly spec: ConfigSpec<any> };
 
 export interface FieldSpec<V> {
   readonly rule: FieldRule;
@@ -31,33 +34,43 @@ export function validateConfig<T extends object>(
   spec: ConfigSpec<T>,
   refine?: (config: T) => ConfigIssue[],
 ): T {
-  if (input === undefined) input = {};
-  if (!isPlainObject(input)) {
-    throw new ConfigError(component, [{ field: '(root)', expected: 'an object', received: describeValue(input) }]);
-  }
   const issues: ConfigIssue[] = [];
+  const output = collect(input === undefined ? {} : input, spec, '', issues);
+  if (issues.length === 0 && refine) issues.push(...refine(output as T));
+  if (issues.length > 0) throw new ConfigError(component, issues);
+  return output as T;
+}
+
+function collect(input: unknown, spec: ConfigSpec<Record<string, unknown>>, prefix: string, issues: ConfigIssue[]): Record<string, unknown> {
+  if (!isPlainObject(input)) {
+    issues.push({ field: prefix ? prefix.slice(0, -1) : '(root)', expected: 'an object', received: describeValue(input) });
+    return {};
+  }
   const known = Object.keys(spec);
   for (const key of Object.keys(input)) {
     if (!known.includes(key)) {
-      issues.push({ field: key, expected: `no such field (known: ${known.join(', ')})`, received: describeValue(input[key]) });
+      issues.push({ field: prefix + key, expected: `no such field (known: ${known.join(', ')})`, received: describeValue(input[key]) });
     }
   }
   const output: Record<string, unknown> = {};
   for (const key of known) {
-    const field = (spec as Record<string, FieldSpec<unknown>>)[key] as FieldSpec<unknown>;
+    const field = spec[key] as FieldSpec<unknown>;
     const value = input[key];
+    const name = prefix + key;
+    if (field.rule.kind === 'nested') {
+      if (value !== undefined || !field.optional) output[key] = collect(value === undefined ? (field.default ?? {}) : value, field.rule.spec, `${name}.`, issues);
+      continue;
+    }
     if (value === undefined) {
       if ('default' in field) output[key] = field.default;
-      else if (!field.optional) issues.push({ field: key, expected: describeRule(field.rule), received: 'nothing (required)' });
+      else if (!field.optional) issues.push({ field: name, expected: describeRule(field.rule), received: 'nothing (required)' });
       continue;
     }
     const problem = checkRule(field.rule, value);
-    if (problem) issues.push({ field: key, expected: problem, received: describeValue(value) });
+    if (problem) issues.push({ field: name, expected: problem, received: describeValue(value) });
     else output[key] = value;
   }
-  if (issues.length === 0 && refine) issues.push(...refine(output as T));
-  if (issues.length > 0) throw new ConfigError(component, issues);
-  return Object.freeze(output) as T;
+  return Object.freeze(output);
 }
 
 /** Returns what was expected when `value` breaks `rule`, or undefined when it is fine. */
@@ -80,6 +93,8 @@ function checkRule(rule: FieldRule, value: unknown): string | undefined {
         return isPlainObject(value);
       case 'custom':
         return rule.check(value);
+      case 'nested':
+        return isPlainObject(value);
     }
   })();
   return ok ? undefined : describeRule(rule);
@@ -106,6 +121,8 @@ export function describeRule(rule: FieldRule): string {
       return 'an object';
     case 'custom':
       return rule.expected;
+    case 'nested':
+      return 'an object';
   }
 }
 

@@ -10,3 +10,4 @@ export * from './ports.js';
 export * from './middleware.js';
 export * from './subscribe-options.js';
 export * from './delivery.js';
+export * from './semaphore.js';

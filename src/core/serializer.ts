@@ -71,13 +71,15 @@ export class MessageSerializer {
     this.rejectUnknown = (resolved.unknownTypes ?? (Object.keys(resolved.types).length > 0 ? 'reject' : 'accept')) === 'reject';
   }
 
-  /** Validates the payload against its type's schema, then encodes it. Throws `MessageValidationError`. */
+  /** Validates the payload against its type's schema, then encodes it as given. Throws `MessageValidationError`. */
   async encode(type: string, contentType: string, payload: unknown): Promise<Uint8Array> {
     const codec = this.codecs.get(baseContentType(contentType));
     if (!codec) throw new MessageValidationError(`No codec for content type '${contentType}'`);
     const typeSpec = this.lookup(type, (message) => new MessageValidationError(message));
-    const checked = typeSpec?.schema ? await this.validate(type, typeSpec.schema, payload, (m) => new MessageValidationError(m)) : payload;
-    return codec.encode(checked);
+    // The schema describes the wire form: validate it, but send the payload as given, so that a
+    // transforming schema (string → Date, defaults) is applied once, by the receiver.
+    if (typeSpec?.schema) await this.validate(type, typeSpec.schema, payload, (m) => new MessageValidationError(m));
+    return codec.encode(payload);
   }
 
   /** Decodes and validates a received payload. Throws `PoisonMessageError` with the reason. */

@@ -15,7 +15,7 @@ export const subscribeOptionsSpec: ConfigSpec<ResolvedSubscribeOptions> = {
 export function resolveSubscribeOptions(component: string, options: unknown): ResolvedSubscribeOptions {
   const given = (typeof options === 'object' && options !== null ? options : {}) as SubscribeOptions;
   const withPrefetch =
-    given.prefetch === undefined && typeof given.concurrency === 'number' && given.concurrency > 10
+    given.prefetch === undefined && Number.isInteger(given.concurrency) && (given.concurrency as number) > 10
       ? { ...given, prefetch: given.concurrency }
       : options;
   return validateConfig(component, withPrefetch, subscribeOptionsSpec, (o) =>

@@ -400,16 +400,20 @@ export function runTransportConformance(name: string, features: TransportFeature
       assert.equal(recorder.maxActive, 3);
     });
 
-    it('topics are isolated from each other', async () => {
+    it('topics are isolated from each other, also for groups of the same name', async () => {
       const [a, b] = [uniqueName('topic-a'), uniqueName('topic-b')];
-      const recorder = new Recorder();
-      await (await scope.subscriber()).subscribe(a, recorder.handler(), { group: 'g' });
+      const [onA, onB] = [new Recorder(), new Recorder()];
+      const subscriber = await scope.subscriber();
+      await subscriber.subscribe(a, onA.handler(), { group: 'g' });
+      await subscriber.subscribe(b, onB.handler(), { group: 'g' });
       const publisher = await scope.publisher();
-      await publisher.publish(b, { type: 'test.b', payload: {} });
+      const sentB = await publisher.publish(b, { type: 'test.b', payload: {} });
       const sentA = await publisher.publish(a, { type: 'test.a', payload: {} });
-      await recorder.waitForUnique(1, T);
-      await staysFalse(() => recorder.received.length > 1, 200, () => 'a message from topic B arrived');
-      assert.deepEqual(recorder.ids, [sentA.id]);
+      await onA.waitForUnique(1, T);
+      await onB.waitForUnique(1, T);
+      await staysFalse(() => onA.received.length > 1 || onB.received.length > 1, 200, () => 'a message crossed topics');
+      assert.deepEqual(onA.ids, [sentA.id]);
+      assert.deepEqual(onB.ids, [sentB.id]);
     });
 
     it('subscriptions to many topics at once each get their own messages', async () => {

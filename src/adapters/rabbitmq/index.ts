@@ -1,0 +1,11 @@
+export { RabbitMqTransport } from './rabbitmq-transport.js';
+export { ConfirmedPublisher } from './confirmed-publisher.js';
+export { RabbitSubscriber } from './rabbit-subscriber.js';
+export { RabbitSubscription } from './rabbit-subscription.js';
+export type { RabbitMqEvents } from './connection.js';
+export type { RabbitMqConfig, ReconnectConfig, PublishConfig, QueueDefaults } from './config.js';
+export type { RabbitSubscribeOptions } from './subscribe-options.js';
+export type { TopologyConfig, ExchangeSpec, QueueSpec, BindingSpec, ExchangeType } from './topology-config.js';
+export { Naming } from './naming.js';
+export { KEY_HEADER, fallbackId } from './amqp-wire.js';
+export { AmqpReplyCode } from './amqp-errors.js';
