@@ -31,7 +31,7 @@ export function printScene(number: number, title: string, idea: string): void {
 }
 
 /** `12.3` — milliseconds with one decimal. */
-export const ms = (value: number): string => value.toFixed(1);
+export const ms = (value: number): string => value.toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
 /** `10,000` */
 export const count = (value: number): string => value.toLocaleString('en-US');

@@ -18,6 +18,8 @@ export type DeliveryPipeline = (record: WireRecord, fallback: WireFallback, cont
 /**
  * The one consume path every transport runs: decode (poison → dead-letter, never the handler),
  * run the middleware chain and handler, and classify the result. The transport acks only on `ack`.
+ * Dead-lettered at once: poison messages, `FatalError`, `MessageValidationError` (the handler built an
+ * invalid message). Everything else is redelivered, up to the transport's delivery limit.
  */
 export function createDeliveryPipeline(options: {
   serializer: MessageSerializer;
@@ -33,17 +35,22 @@ export function createDeliveryPipeline(options: {
       envelope = { ...meta, payload };
     } catch (error) {
       if (error instanceof PoisonMessageError) return { action: 'dead-letter', reason: error.reason, error };
-      return { action: 'dead-letter', reason: 'malformed-payload', error };
+      return { action: 'requeue', error }; // a codec or validator that broke (not the message): retry, bounded by the delivery limit
     }
     try {
       await chain(envelope, context);
       return { action: 'ack', envelope };
     } catch (error) {
       if (error instanceof PoisonMessageError) return { action: 'dead-letter', reason: error.reason, error };
-      if (ReliableMqError.is(error) && error.code === ErrorCode.HANDLER_FATAL) return { action: 'dead-letter', reason: 'handler-fatal', error };
+      if (isFatal(error)) return { action: 'dead-letter', reason: 'handler-fatal', error };
       return { action: 'requeue', error };
     }
   };
+}
+
+/** Retrying cannot help: the handler said so (`FatalError`), or it built an invalid message (deterministic). */
+function isFatal(error: unknown): boolean {
+  return ReliableMqError.is(error) && (error.code === ErrorCode.HANDLER_FATAL || error.code === ErrorCode.MESSAGE_INVALID);
 }
 
 /** The dead-lettered copy of a record: body and headers untouched, the reason added as headers. */

@@ -198,6 +198,34 @@ export function runTransportConformance(name: string, features: TransportFeature
       assert.ok(second.received.some((r) => r.envelope.attempt >= 2), 'messages held by the crashed consumer came back as redeliveries');
     });
 
+    it('close waits at most closeTimeoutMs for a stuck handler, aborts it, and the message is redelivered', async () => {
+      const topic = uniqueName('close-timeout');
+      let started = 0;
+      let abortedSeen = false;
+      const stuck = async (_e: Envelope, context: { signal: AbortSignal }): Promise<void> => {
+        started += 1;
+        await new Promise<void>((_, reject) => {
+          context.signal.addEventListener('abort', () => {
+            abortedSeen = true;
+            reject(new Error('aborted'));
+          });
+        });
+      };
+      const subscription = await (await scope.subscriber()).subscribe(topic, stuck, { group: 'g', closeTimeoutMs: 300 });
+      const sent = await (await scope.publisher()).publish(topic, { type: 'test.stuck', payload: {} });
+      await waitFor(() => started === 1, T, () => 'the handler started');
+      const t0 = Date.now();
+      await subscription.close();
+      const elapsed = Date.now() - t0;
+      assert.ok(elapsed >= 250 && elapsed < 3000, `close took ${String(elapsed)} ms for a 300 ms close timeout`);
+      assert.ok(abortedSeen, 'the stuck handler saw its signal abort');
+      const recorder = new Recorder();
+      await (await scope.subscriber()).subscribe(topic, recorder.handler(), { group: 'g' });
+      await recorder.waitForUnique(1, T);
+      assert.equal(recorder.received[0]?.envelope.id, sent.id);
+      assert.ok(recorder.received[0].envelope.attempt >= 2, 'redelivered as a further attempt');
+    });
+
     it('publisher close awaits every publish in flight', async () => {
       const topic = uniqueName('pub-close');
       const recorder = new Recorder();

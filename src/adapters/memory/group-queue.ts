@@ -41,6 +41,9 @@ export class GroupQueue {
   private readonly ready: QueueEntry[] = [];
   private readonly inFlight = new Map<number, InFlight>();
   private readonly lockedKeys = new Set<string>();
+  /** Ready entries per key, and how many ready entries wait on a locked key: lets dispatch skip a futile scan. */
+  private readonly readyPerKey = new Map<string, number>();
+  private readyBlocked = 0;
   private readonly members: GroupMember[] = [];
   private nextTag = 1;
   private turn = 0;
@@ -62,6 +65,7 @@ export class GroupQueue {
 
   enqueue(message: StoredMessage): void {
     this.ready.push({ message, deliveries: 0 });
+    this.countReady(message.record.key, 1);
   }
 
   addMember(member: GroupMember): void {
@@ -132,10 +136,16 @@ export class GroupQueue {
     for (let i = 0; i < count; i++) {
       const member = this.members[(this.turn + i) % count] as GroupMember;
       if (!member.canAccept()) continue;
+      if (this.ready.length === this.readyBlocked) return false; // every ready message waits on a key in flight
       const index = this.ready.findIndex((e) => e.message.record.key === undefined || !this.lockedKeys.has(e.message.record.key));
       if (index < 0) return false;
       const [entry] = this.ready.splice(index, 1) as [QueueEntry];
-      if (entry.message.record.key !== undefined) this.lockedKeys.add(entry.message.record.key);
+      const key = entry.message.record.key;
+      this.countReady(key, -1);
+      if (key !== undefined) {
+        this.lockedKeys.add(key);
+        this.readyBlocked += this.readyPerKey.get(key) ?? 0;
+      }
       entry.deliveries += 1;
       const tag = this.nextTag++;
       this.inFlight.set(tag, { entry, member });
@@ -151,7 +161,7 @@ export class GroupQueue {
     if (!flight) return undefined;
     this.inFlight.delete(tag);
     const key = flight.entry.message.record.key;
-    if (key !== undefined) this.lockedKeys.delete(key);
+    if (key !== undefined && this.lockedKeys.delete(key)) this.readyBlocked -= this.readyPerKey.get(key) ?? 0;
     return flight.entry;
   }
 
@@ -160,6 +170,15 @@ export class GroupQueue {
     let index = this.ready.findIndex((e) => e.message.seq > seq);
     if (index < 0) index = this.ready.length;
     this.ready.splice(index, 0, entry);
+    this.countReady(entry.message.record.key, 1);
+  }
+
+  private countReady(key: string | undefined, delta: number): void {
+    if (key === undefined) return;
+    const count = (this.readyPerKey.get(key) ?? 0) + delta;
+    if (count === 0) this.readyPerKey.delete(key);
+    else this.readyPerKey.set(key, count);
+    if (this.lockedKeys.has(key)) this.readyBlocked += delta;
   }
 
   private deadLetter(entry: QueueEntry, reason: DeadLetterReason, error: unknown): void {

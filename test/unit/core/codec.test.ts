@@ -24,9 +24,15 @@ describe('jsonCodec', () => {
   });
 
   it('rejects malformed JSON as malformed-payload, keeping the parse error as cause', () => {
-    const error = assert.throws(() => jsonCodec.decode(bytes('{"a":')), PoisonMessageError);
     assert.equal(poisonReason(() => jsonCodec.decode(bytes('{"a":'))), 'malformed-payload');
-    void error;
+    try {
+      jsonCodec.decode(bytes('not json'));
+      assert.fail('did not throw');
+    } catch (error) {
+      assert.ok(error instanceof PoisonMessageError);
+      assert.match(error.message, /^malformed-payload: invalid JSON/);
+      assert.ok(error.cause instanceof SyntaxError);
+    }
   });
 
   it('rejects invalid UTF-8 as malformed-payload', () => {

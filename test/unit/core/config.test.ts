@@ -175,4 +175,56 @@ describe('validateConfig', () => {
     const config = validateConfig('Sample', { name: 'svc' }, spec, () => []);
     assert.equal(config.name, 'svc');
   });
+
+  describe('nested rule', () => {
+    interface Inner {
+      size: number;
+      label: string;
+    }
+    interface Outer {
+      inner: Inner;
+      extra: Inner | undefined;
+    }
+    const innerSpec: ConfigSpec<Inner> = {
+      size: { rule: { kind: 'integer', min: 1 }, default: 4 },
+      label: { rule: { kind: 'string' }, default: 'x' },
+    };
+    const outerSpec: ConfigSpec<Outer> = {
+      inner: { rule: { kind: 'nested', spec: innerSpec } },
+      extra: { rule: { kind: 'nested', spec: innerSpec }, optional: true },
+    };
+    const nestedIssues = (input: unknown): readonly ConfigIssue[] => {
+      try {
+        validateConfig('Outer', input, outerSpec);
+      } catch (error) {
+        assert.ok(error instanceof ConfigError);
+        return error.issues;
+      }
+      assert.fail('validateConfig did not throw');
+    };
+
+    it('fills the nested defaults when the section is absent; omits an absent optional section', () => {
+      const config = validateConfig('Outer', {}, outerSpec);
+      assert.deepEqual(config, { inner: { size: 4, label: 'x' } });
+      assert.ok(Object.isFrozen(config.inner));
+    });
+
+    it('names nested issues parent.child, including unknown keys', () => {
+      assert.deepEqual(
+        nestedIssues({ inner: { size: 0, lable: 'y' } }).map((i) => [i.field, i.expected]),
+        [
+          ['inner.lable', 'no such field (known: size, label)'],
+          ['inner.size', 'an integer >= 1'],
+        ],
+      );
+    });
+
+    it('rejects a non-object section, naming it', () => {
+      assert.deepEqual(nestedIssues({ inner: 5 }), [{ field: 'inner', expected: 'an object', received: '5 (number)' }]);
+    });
+
+    it('rejects null for a nested section, naming it (as other rule kinds reject null)', () => {
+      assert.deepEqual(nestedIssues({ inner: null }), [{ field: 'inner', expected: 'an object', received: 'null' }]);
+    });
+  });
 });

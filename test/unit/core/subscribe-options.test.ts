@@ -94,4 +94,8 @@ describe('resolveSubscribeOptions', () => {
   it('collects several invalid fields at once', () => {
     assert.deepEqual(fieldsRejected({ group: '', concurrency: 0, closeTimeoutMs: -5 }), ['group', 'concurrency', 'closeTimeoutMs']);
   });
+
+  it('names only concurrency when an invalid concurrency above 10 is given without prefetch', () => {
+    assert.deepEqual(fieldsRejected({ group: 'g', concurrency: 10.5 }), ['concurrency']);
+  });
 });
