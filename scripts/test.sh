@@ -9,4 +9,10 @@ for dir in test/integration test/faults; do
   if compgen -G "$dir/**/*.test.ts" > /dev/null || compgen -G "$dir/*.test.ts" > /dev/null; then specs+=("$dir/**/*.test.ts"); fi
 done
 
-npx mocha --reporter ./test/support/summary-reporter.cjs "${specs[@]}"
+# RabbitMQ: RMQ_URL (default: the machine's node on 5672), installed and started here if needed. With a Docker engine and
+# no RMQ_URL, the global setup starts a container with testcontainers instead (test/support/global-setup.ts).
+if [[ -n "${RMQ_URL:-}" || ( -z "${DOCKER_HOST:-}" && ! -S /var/run/docker.sock ) ]]; then
+  bash scripts/brokers/rabbitmq.sh ensure
+fi
+
+npx mocha --require ./test/support/global-setup.ts --reporter ./test/support/summary-reporter.cjs "${specs[@]}"

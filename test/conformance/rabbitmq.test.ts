@@ -1,14 +1,14 @@
 import amqplib from 'amqplib';
 import { RabbitMqTransport, RabbitSubscription } from '../../src/adapters/rabbitmq/index.js';
 import { WireHeader, type Subscription, type WireRecord } from '../../src/core/index.js';
+import { rabbitUrl } from '../support/rabbitmq.js';
 import { runTransportConformance } from './suite.js';
-
-const url = process.env['RMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 runTransportConformance(
   'rabbitmq',
   { orderPerKeyWithConcurrency: false, newGroupReceivesOldMessages: false, balancesGroupMembers: true, deliveryLimit: 5, timeoutMs: 10_000 },
   async () => {
+    const url = rabbitUrl(); // read at run time: the global setup may have started a broker
     const transport = await RabbitMqTransport.connect({ url, queues: { deliveryLimit: 5 }, reconnect: { initialMaxRetries: 2 } });
     const raw = await amqplib.connect(url);
     const channel = await raw.createConfirmChannel();

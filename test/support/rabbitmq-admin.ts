@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import amqplib from 'amqplib';
+import { rabbitUrl } from './rabbitmq.js';
 
 const run = promisify(execFile);
 
-export const RMQ_URL = process.env['RMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 
 export function uniqueName(label: string): string {
   return `it-${label}-${randomBytes(4).toString('hex')}`;
@@ -25,7 +25,7 @@ export async function forceCloseConnections(connectionName: string, node?: strin
 }
 
 /** Deletes queues and exchanges a test created, through a connection of its own. */
-export async function deleteEntities(entities: { queues: string[]; exchanges: string[] }, url = RMQ_URL): Promise<void> {
+export async function deleteEntities(entities: { queues: string[]; exchanges: string[] }, url = rabbitUrl()): Promise<void> {
   const connection = await amqplib.connect(url);
   try {
     for (const queue of entities.queues) {

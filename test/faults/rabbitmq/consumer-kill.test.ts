@@ -3,14 +3,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RabbitMqTransport } from '../../../src/adapters/rabbitmq/index.js';
-import { RMQ_URL, deleteEntities, uniqueName } from '../../support/rabbitmq-admin.js';
+import { deleteEntities, uniqueName } from '../../support/rabbitmq-admin.js';
+import { rabbitUrl } from '../../support/rabbitmq.js';
 import { waitFor } from '../../support/wait.js';
 
 const CONSUMER = fileURLToPath(new URL('./consumer-process.ts', import.meta.url));
 const TOTAL = 3000;
 
 function startConsumer(topic: string, group: string, onDone: (id: string, attempt: number) => void): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', CONSUMER, RMQ_URL, topic, group], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', CONSUMER, rabbitUrl(), topic, group], { stdio: ['ignore', 'pipe', 'inherit'] });
   const ready = new Promise<void>((resolve, reject) => {
     child.once('exit', (code) => {
       reject(new Error(`consumer exited early with ${String(code)}`));
@@ -40,7 +41,7 @@ describe('fault: a RabbitMQ consumer process killed with kill -9 mid-stream', fu
 
   it('redelivers its unacked messages to another consumer: none lost', async () => {
     const topic = uniqueName('consumer-kill');
-    transport = await RabbitMqTransport.connect({ url: RMQ_URL });
+    transport = await RabbitMqTransport.connect({ url: rabbitUrl() });
     await (await transport.subscriber().subscribe(topic, () => undefined, { group: 'g' })).close();
     const publisher = await transport.publisher();
     const sent = await Promise.all(Array.from({ length: TOTAL }, (_, i) => publisher.publish(topic, { type: 'fault.kill', payload: { i } })));

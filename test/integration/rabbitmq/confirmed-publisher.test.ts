@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { RabbitMqTransport } from '../../../src/adapters/rabbitmq/index.js';
 import { ConnectionLostError, ErrorCode, PublishNackedError, ReliableMqError, UnroutableError } from '../../../src/core/index.js';
-import { RMQ_URL, deleteEntities, forceCloseConnections, uniqueName } from '../../support/rabbitmq-admin.js';
+import { deleteEntities, forceCloseConnections, uniqueName } from '../../support/rabbitmq-admin.js';
+import { rabbitUrl } from '../../support/rabbitmq.js';
 import { waitFor } from '../../support/wait.js';
 
 describe('RabbitMQ ConfirmedPublisher (real broker)', function () {
@@ -12,7 +13,7 @@ describe('RabbitMQ ConfirmedPublisher (real broker)', function () {
   });
 
   async function connect(config: Parameters<typeof RabbitMqTransport.connect>[0] = {}): Promise<RabbitMqTransport> {
-    const transport = await RabbitMqTransport.connect({ url: RMQ_URL, ...config });
+    const transport = await RabbitMqTransport.connect({ url: rabbitUrl(), ...config });
     cleanup.push(async () => {
       const declared = transport.declared();
       await transport.close();

@@ -1,12 +1,13 @@
 import { RabbitMqTransport, type RabbitMqConfig } from '../../../src/adapters/rabbitmq/index.js';
-import { RMQ_URL, deleteEntities } from '../../support/rabbitmq-admin.js';
+import { deleteEntities } from '../../support/rabbitmq-admin.js';
+import { rabbitUrl } from '../../support/rabbitmq.js';
 
 /** Transports opened in a test, closed and their queues and exchanges deleted after it. */
 export class TransportFixture {
   private readonly steps: Array<() => Promise<void>> = [];
 
   async connect(config: RabbitMqConfig = {}): Promise<RabbitMqTransport> {
-    const transport = await RabbitMqTransport.connect({ url: RMQ_URL, ...config });
+    const transport = await RabbitMqTransport.connect({ url: rabbitUrl(), ...config });
     this.steps.push(async () => {
       const declared = transport.declared();
       await transport.close();

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import amqplib from 'amqplib';
 import type { Envelope } from '../../../src/core/index.js';
-import { RMQ_URL, uniqueName } from '../../support/rabbitmq-admin.js';
+import { uniqueName } from '../../support/rabbitmq-admin.js';
+import { rabbitUrl } from '../../support/rabbitmq.js';
 import { sleep, waitFor } from '../../support/wait.js';
 import { TransportFixture } from './fixture.js';
 
@@ -75,7 +76,7 @@ describe('RabbitMQ subscriber (real broker)', function () {
       },
       { group: 'g' },
     );
-    const raw = await amqplib.connect(RMQ_URL);
+    const raw = await amqplib.connect(rabbitUrl());
     fixture.defer(() => raw.close());
     const channel = await raw.createConfirmChannel();
     channel.publish(topic, 'legacy.event', Buffer.from('{"a":1}'), { messageId: 'legacy-42', contentType: 'application/json', headers: { retries: 3, flag: true } });

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import amqplib from 'amqplib';
 import { ErrorCode, TopologyError } from '../../../src/core/index.js';
-import { RMQ_URL, deleteEntities, uniqueName } from '../../support/rabbitmq-admin.js';
+import { deleteEntities, uniqueName } from '../../support/rabbitmq-admin.js';
+import { rabbitUrl } from '../../support/rabbitmq.js';
 import { waitFor } from '../../support/wait.js';
 import { TransportFixture } from './fixture.js';
 
@@ -16,7 +17,7 @@ describe('RabbitMQ topology (real broker)', function () {
     await fixture.connect({
       topology: { exchanges: { [topic]: { type: 'fanout' } }, queues: { [queue]: { deliveryLimit: 3 } }, bindings: [{ exchange: topic, queue }] },
     });
-    const raw = await amqplib.connect(RMQ_URL);
+    const raw = await amqplib.connect(rabbitUrl());
     fixture.defer(() => raw.close());
     const channel = await raw.createChannel();
     channel.on('error', () => undefined);
@@ -30,7 +31,7 @@ describe('RabbitMQ topology (real broker)', function () {
   it('a queue that exists with other arguments → TopologyError naming it; other subscriptions keep working', async () => {
     const [topic, other] = [uniqueName('mismatch'), uniqueName('healthy')];
     const queue = `${topic}.g`;
-    const raw = await amqplib.connect(RMQ_URL);
+    const raw = await amqplib.connect(rabbitUrl());
     const channel = await raw.createChannel();
     await channel.assertQueue(queue, { durable: true, arguments: { 'x-queue-type': 'classic' } });
     fixture.defer(async () => {
@@ -52,7 +53,7 @@ describe('RabbitMQ topology (real broker)', function () {
 
   it('connect() rejects with TopologyError when the configured topology is refused', async () => {
     const exchange = uniqueName('ex');
-    const raw = await amqplib.connect(RMQ_URL);
+    const raw = await amqplib.connect(rabbitUrl());
     const channel = await raw.createChannel();
     await channel.assertExchange(exchange, 'direct', { durable: true });
     fixture.defer(async () => {
@@ -82,7 +83,7 @@ describe('RabbitMQ topology (real broker)', function () {
     const transport = await fixture.connect({ queues: { type: 'classic' } });
     const topic = uniqueName('classic');
     await (await transport.subscriber().subscribe(topic, () => undefined, { group: 'g' })).close();
-    const raw = await amqplib.connect(RMQ_URL);
+    const raw = await amqplib.connect(rabbitUrl());
     fixture.defer(() => raw.close());
     const channel = await raw.createChannel();
     channel.on('error', () => undefined);
