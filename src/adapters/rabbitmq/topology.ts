@@ -23,18 +23,21 @@ export function queueArguments(spec: QueueSpec, defaults: QueueDefaults): Record
   return { ...args, ...spec.arguments };
 }
 
-/** Explicit entities win over implied ones of the same name. */
+/** The implied entities, each with the explicitly configured fields of the same name laid over it. */
 export function mergeTopology(implied: TopologyConfig, explicit: TopologyConfig): Required<TopologyConfig> {
   return {
-    exchanges: { ...implied.exchanges, ...pick(explicit.exchanges, Object.keys(implied.exchanges ?? {})) },
-    queues: { ...implied.queues, ...pick(explicit.queues, Object.keys(implied.queues ?? {})) },
+    exchanges: overlay(implied.exchanges, explicit.exchanges),
+    queues: overlay(implied.queues, explicit.queues),
     bindings: implied.bindings ?? [],
   };
 }
 
-function pick<V>(from: Readonly<Record<string, V>> | undefined, names: string[]): Record<string, V> {
+function overlay<V extends object>(implied: Readonly<Record<string, V>> | undefined, explicit: Readonly<Record<string, V>> | undefined): Record<string, V> {
   const out: Record<string, V> = {};
-  for (const name of names) if (from && Object.hasOwn(from, name)) out[name] = from[name] as V;
+  for (const [name, spec] of Object.entries(implied ?? {})) {
+    const configured = explicit && Object.hasOwn(explicit, name) ? explicit[name] : undefined;
+    out[name] = configured ? { ...spec, ...configured } : spec;
+  }
   return out;
 }
 
