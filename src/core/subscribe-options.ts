@@ -11,14 +11,19 @@ export const subscribeOptionsSpec: ConfigSpec<ResolvedSubscribeOptions> = {
   closeTimeoutMs: { rule: { kind: 'integer', min: 0 }, default: 30_000 },
 };
 
-/** Validates subscribe options; prefetch is raised to `concurrency` when only concurrency is given. */
-export function resolveSubscribeOptions(component: string, options: unknown): ResolvedSubscribeOptions {
+/**
+ * Validates subscribe options, plus a transport's own fields (`extra`). Prefetch is raised to
+ * `concurrency` when only a concurrency above the default prefetch is given.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export function resolveSubscribeOptions<E extends object = {}>(component: string, options: unknown, extra?: ConfigSpec<E>): ResolvedSubscribeOptions & E {
   const given = (typeof options === 'object' && options !== null ? options : {}) as SubscribeOptions;
   const withPrefetch =
     given.prefetch === undefined && Number.isInteger(given.concurrency) && (given.concurrency as number) > 10
       ? { ...given, prefetch: given.concurrency }
       : options;
-  return validateConfig(component, withPrefetch, subscribeOptionsSpec, (o) =>
+  const spec = { ...subscribeOptionsSpec, ...extra } as ConfigSpec<ResolvedSubscribeOptions & E>;
+  return validateConfig(component, withPrefetch, spec, (o) =>
     o.prefetch >= o.concurrency
       ? []
       : [{ field: 'prefetch', expected: `at least concurrency (${String(o.concurrency)})`, received: String(o.prefetch) }],

@@ -12,6 +12,8 @@ export interface TransportFeatures {
   readonly balancesGroupMembers: boolean;
   /** The transport dead-letters a message after this many failed deliveries; undefined when not enforced. */
   readonly deliveryLimit: number | undefined;
+  /** A message taken back from a crashed or abandoned consumer comes with a higher attempt (RabbitMQ counts, Kafka cannot). */
+  readonly attemptSurvivesConsumerLoss: boolean;
   /** How long to wait for an expected message. */
   readonly timeoutMs: number;
 }

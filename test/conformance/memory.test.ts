@@ -5,7 +5,7 @@ import { runTransportConformance } from './suite.js';
 
 runTransportConformance(
   'memory',
-  { orderPerKeyWithConcurrency: true, newGroupReceivesOldMessages: true, balancesGroupMembers: true, deliveryLimit: 5, timeoutMs: 5000 },
+  { orderPerKeyWithConcurrency: true, newGroupReceivesOldMessages: true, balancesGroupMembers: true, deliveryLimit: 5, attemptSurvivesConsumerLoss: true, timeoutMs: 5000 },
   () => {
     const transport = new MemoryTransport({ deliveryLimit: 5 });
     return Promise.resolve({

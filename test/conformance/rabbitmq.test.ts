@@ -6,7 +6,7 @@ import { runTransportConformance } from './suite.js';
 
 runTransportConformance(
   'rabbitmq',
-  { orderPerKeyWithConcurrency: false, newGroupReceivesOldMessages: false, balancesGroupMembers: true, deliveryLimit: 5, timeoutMs: 10_000 },
+  { orderPerKeyWithConcurrency: false, newGroupReceivesOldMessages: false, balancesGroupMembers: true, deliveryLimit: 5, attemptSurvivesConsumerLoss: true, timeoutMs: 10_000 },
   async () => {
     const url = rabbitUrl(); // read at run time: the global setup may have started a broker
     const transport = await RabbitMqTransport.connect({ url, queues: { deliveryLimit: 5 }, reconnect: { initialMaxRetries: 2 } });

@@ -1,0 +1,69 @@
+import { ClosedError, MessageValidationError, createDeliveryPipeline, type Handler, type MessageSerializer, type Subscriber } from '../../core/index.js';
+import type { ResolvedKafkaConfig } from './config.js';
+import type { KafkaDriver } from './driver.js';
+import type { KafkaPublisher } from './kafka-publisher.js';
+import { KafkaSubscription } from './kafka-subscription.js';
+import { KafkaNaming } from './naming.js';
+import { resolveKafkaSubscribeOptions, type KafkaSubscribeOptions } from './subscribe-options.js';
+import type { TopicRegistry } from './topic-registry.js';
+
+export interface KafkaSubscriberDeps {
+  readonly driver: KafkaDriver;
+  readonly topics: TopicRegistry;
+  readonly deadLetters: KafkaPublisher;
+  readonly serializer: MessageSerializer;
+  readonly config: ResolvedKafkaConfig;
+}
+
+export class KafkaSubscriber implements Subscriber {
+  private readonly subscriptions = new Set<KafkaSubscription>();
+  private closed = false;
+
+  constructor(private readonly deps: KafkaSubscriberDeps) {}
+
+  /**
+   * Creates the topic and its dead-letter topic if needed, joins the consumer group and resolves once this
+   * member has its partitions. A new group starts at the earliest retained offset (`consumer.fromBeginning`).
+   */
+  async subscribe<T = unknown>(topic: string, handler: Handler<T>, options: KafkaSubscribeOptions): Promise<KafkaSubscription> {
+    if (this.closed) throw new ClosedError('KafkaSubscriber');
+    if (typeof topic !== 'string' || topic.length === 0) throw new MessageValidationError('Topic must be a non-empty string');
+    if (typeof handler !== 'function') throw new MessageValidationError('Handler must be a function');
+    const resolved = resolveKafkaSubscribeOptions(options);
+    const { driver, topics, config, serializer } = this.deps;
+    const deadLetterTopic = KafkaNaming.deadLetterTopic(topic, resolved.group);
+    await Promise.all([topics.ensure(topic), topics.ensure(deadLetterTopic)]);
+    const groupId = resolved.groupId ?? KafkaNaming.groupId(topic, resolved.group);
+    const consumer = driver.consumer({
+      groupId,
+      sessionTimeout: config.consumer.sessionTimeoutMs,
+      heartbeatInterval: config.consumer.heartbeatIntervalMs,
+      rebalanceTimeout: config.consumer.rebalanceTimeoutMs,
+      maxBytesPerPartition: config.consumer.maxBytesPerPartition,
+      maxBytes: config.consumer.maxBytes,
+      maxWaitTimeInMs: config.consumer.maxWaitTimeMs,
+      allowAutoTopicCreation: false,
+    });
+    const subscription = new KafkaSubscription(topic, resolved.group, groupId, resolved, {
+      consumer,
+      pipeline: createDeliveryPipeline({ serializer, handler: handler as Handler, middleware: resolved.middleware }),
+      deadLetters: this.deps.deadLetters,
+      deadLetterTopic,
+      defaultContentType: serializer.defaultContentType,
+      config: config.consumer,
+    });
+    try {
+      await subscription.start();
+    } catch (error) {
+      await subscription.crash();
+      throw error;
+    }
+    this.subscriptions.add(subscription);
+    return subscription;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+  }
+}

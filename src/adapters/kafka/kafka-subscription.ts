@@ -1,0 +1,256 @@
+import {
+  DeliveryLimitExceededError,
+  Semaphore,
+  deadLetterRecord,
+  type DeadLetterReason,
+  type DeliveryPipeline,
+  type Subscription,
+  type WireRecord,
+} from '../../core/index.js';
+import type { ResolvedKafkaConfig } from './config.js';
+import type { BatchPayload, ConsumerDriver } from './driver.js';
+import { isRebalancing } from './kafka-errors.js';
+import type { KafkaPublisher } from './kafka-publisher.js';
+import { fromKafka, type KafkaMessage } from './kafka-wire.js';
+import { KafkaNaming } from './naming.js';
+import { OffsetWatermark } from './offset-watermark.js';
+import type { ResolvedKafkaSubscribeOptions } from './subscribe-options.js';
+
+type State = 'active' | 'closing' | 'closed' | 'crashed';
+type Result = 'done' | 'abandoned';
+
+export interface KafkaSubscriptionDeps {
+  readonly consumer: ConsumerDriver;
+  readonly pipeline: DeliveryPipeline;
+  readonly deadLetters: KafkaPublisher;
+  readonly deadLetterTopic: string;
+  readonly defaultContentType: string;
+  readonly config: ResolvedKafkaConfig['consumer'];
+}
+
+/**
+ * One member of a Kafka consumer group. Partitions run concurrently (up to `concurrency`), each in offset
+ * order (or, with `orderBy: 'key'`, concurrently across keys). An offset is committed only when the message
+ * and every earlier one of its partition are done — handled, or dead-lettered with the broker's ack. A failed
+ * message is retried in place with backoff (its partition waits) up to the delivery limit, then dead-lettered.
+ * On a rebalance or close: no new messages start, running ones finish (bounded), what is done is committed.
+ */
+export class KafkaSubscription implements Subscription {
+  private state: State = 'active';
+  /** Set when the coordinator announced a rebalance: finish, commit, then hand it to kafkajs so it rejoins. */
+  private rebalance: Error | undefined;
+  private readonly abort = new AbortController();
+  private readonly slots: Semaphore;
+  private readonly batches = new Set<Promise<void>>();
+  private heartbeat: (() => Promise<void>) | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly topic: string,
+    readonly group: string,
+    readonly groupId: string,
+    private readonly options: ResolvedKafkaSubscribeOptions,
+    private readonly deps: KafkaSubscriptionDeps,
+  ) {
+    this.slots = new Semaphore(options.concurrency);
+    deps.consumer.on(deps.consumer.events.GROUP_JOIN, () => {
+      this.rebalance = undefined;
+    });
+  }
+
+  /** Subscribes and resolves once this member has joined the group (and so has its partitions). */
+  async start(): Promise<void> {
+    const { consumer, config } = this.deps;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.topic], fromBeginning: config.fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.options.concurrency,
+      eachBatch: (payload) => this.track(this.onBatch(payload)),
+    });
+    this.heartbeatTimer = setInterval(() => {
+      this.beat();
+    }, config.heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  /** Fault injection for tests: the member dies without committing or finishing anything. */
+  async crash(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'crashed') return;
+    this.state = 'crashed';
+    this.abort.abort(new Error('consumer crashed'));
+    clearInterval(this.heartbeatTimer);
+    await this.deps.consumer.disconnect().catch(() => undefined);
+  }
+
+  /** Read through a method: the state changes across awaits, which narrowing cannot see. */
+  private crashed(): boolean {
+    return this.state === 'crashed';
+  }
+
+  private get taking(): boolean {
+    return this.state === 'active' && this.rebalance === undefined;
+  }
+
+  private track(batch: Promise<void>): Promise<void> {
+    this.batches.add(batch);
+    const forget = (): void => {
+      this.batches.delete(batch);
+    };
+    batch.then(forget, forget);
+    return batch;
+  }
+
+  /** Keeps the session alive while handlers run longer than the heartbeat interval; notices a rebalance early. */
+  private beat(): void {
+    if (this.batches.size === 0 || !this.heartbeat) return;
+    this.heartbeat().catch((error: unknown) => {
+      if (isRebalancing(error)) this.rebalance ??= error as Error;
+    });
+  }
+
+  private async onBatch(payload: BatchPayload): Promise<void> {
+    this.heartbeat = () => payload.heartbeat();
+    const { topic, partition, messages } = payload.batch;
+    const watermark = new OffsetWatermark();
+    const lanes = new KeyLanes(this.options.orderBy === 'key' ? Math.min(this.options.concurrency, this.options.prefetch) : 1);
+    let lastCommit = Date.now();
+    let committing = Promise.resolve();
+    const commit = (): Promise<void> => (committing = committing.then(() => this.commit(payload, watermark)));
+
+    for (const message of messages) {
+      if (!this.taking || !payload.isRunning() || payload.isStale()) break;
+      watermark.add(message.offset);
+      const key = this.options.orderBy === 'key' && message.key ? message.key.toString() : undefined;
+      await lanes.start(key, async () => {
+        if (!(await this.slots.acquire(this.abort.signal))) return;
+        try {
+          if ((await this.process(topic, partition, message)) === 'done') watermark.complete(message.offset);
+        } finally {
+          this.slots.release();
+        }
+        if (Date.now() - lastCommit >= this.deps.config.commitIntervalMs) {
+          lastCommit = Date.now();
+          await commit();
+        }
+      });
+    }
+    if (this.crashed()) return;
+    await lanes.drain();
+    if (this.crashed()) return;
+    await commit();
+    if (this.rebalance !== undefined && this.state === 'active') throw this.rebalance; // kafkajs rejoins the group
+  }
+
+  /** Commits the watermark and moves the fetch position to it; unfinished messages are fetched again. */
+  private async commit(payload: BatchPayload, watermark: OffsetWatermark): Promise<void> {
+    const next = watermark.next();
+    if (next === undefined || this.crashed()) return;
+    const { topic, partition } = payload.batch;
+    payload.resolveOffset((BigInt(next) - 1n).toString());
+    try {
+      await payload.commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: next }] }] });
+    } catch (error) {
+      if (isRebalancing(error)) this.rebalance ??= error as Error; // not committed: the next owner may process some again
+    }
+  }
+
+  /** Runs one message until it is handled or dead-lettered ('done'), or the member stops first ('abandoned'). */
+  private async process(topic: string, partition: number, message: KafkaMessage): Promise<Result> {
+    const record = fromKafka(message);
+    const id = KafkaNaming.positionId(topic, partition, message.offset);
+    const timestamp = message.timestamp === undefined ? {} : { timestamp: new Date(Number(message.timestamp)) };
+    for (let attempt = 1; ; attempt++) {
+      if (this.crashed()) return 'abandoned';
+      const outcome = await this.deps.pipeline(
+        record,
+        { id, attempt, defaultContentType: this.deps.defaultContentType, ...timestamp },
+        { topic: this.topic, group: this.group, signal: this.abort.signal },
+      );
+      if (this.crashed()) return 'abandoned';
+      if (outcome.action === 'ack') return 'done';
+      if (outcome.action === 'dead-letter') return this.deadLetter(record, outcome.reason, outcome.error, attempt);
+      if (attempt >= this.deps.config.deliveryLimit) {
+        return this.deadLetter(record, 'delivery-limit', new DeliveryLimitExceededError(attempt, outcome.error), attempt);
+      }
+      if (!(await this.pause(attempt)) || this.state !== 'active') return 'abandoned';
+    }
+  }
+
+  /** Publishes the dead letter and waits for Kafka's ack, retrying with backoff: the offset never passes a lost message. */
+  private async deadLetter(record: WireRecord, reason: DeadLetterReason, error: unknown, attempts: number): Promise<Result> {
+    const dead = deadLetterRecord(record, { reason, error, topic: this.topic, group: this.group, attempts });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.deps.deadLetters.publishRecord(this.deps.deadLetterTopic, dead);
+        return 'done';
+      } catch {
+        if (!(await this.pause(attempt)) || this.state !== 'active') return 'abandoned';
+      }
+    }
+  }
+
+  /** Backoff before a retry; false when the member stops meanwhile. */
+  private async pause(attempt: number): Promise<boolean> {
+    const { retryInitialDelayMs, retryMaxDelayMs } = this.deps.config;
+    const delay = Math.min(retryMaxDelayMs, retryInitialDelayMs * 2 ** (attempt - 1));
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    return !this.crashed();
+  }
+
+  private async shutDown(): Promise<void> {
+    if (this.state !== 'active') return;
+    this.state = 'closing';
+    const stopped = this.deps.consumer.stop().then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => {
+        resolve(false);
+      }, this.options.closeTimeoutMs);
+    });
+    if (!(await Promise.race([stopped, timedOut]))) {
+      this.state = 'crashed'; // abandon: nothing more is committed, the running handlers' messages are fetched again
+      this.abort.abort(new Error('close timeout: handler abandoned'));
+      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 5000))]); // let it leave the group
+    }
+    clearTimeout(timer);
+    clearInterval(this.heartbeatTimer);
+    await this.deps.consumer.disconnect().catch(() => undefined);
+    if (this.state === 'closing') this.state = 'closed';
+  }
+}
+
+/**
+ * Runs tasks at most `limit` at once, tasks of the same key one after another. `start` resolves once the
+ * task has a slot, so the caller can keep reading messages while earlier ones run.
+ */
+class KeyLanes {
+  private readonly running = new Set<Promise<void>>();
+  private readonly tails = new Map<string, Promise<void>>();
+
+  constructor(private readonly limit: number) {}
+
+  async start(key: string | undefined, task: () => Promise<void>): Promise<void> {
+    while (this.running.size >= this.limit) await Promise.race(this.running);
+    const previous = key === undefined ? undefined : this.tails.get(key);
+    const run = (previous ?? Promise.resolve()).then(task);
+    const settled = run.catch(() => undefined);
+    this.running.add(settled);
+    if (key !== undefined) this.tails.set(key, settled);
+    void settled.then(() => {
+      this.running.delete(settled);
+      if (key !== undefined && this.tails.get(key) === settled) this.tails.delete(key);
+    });
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.running);
+  }
+}

@@ -1,0 +1,26 @@
+import { Kafka, Partitioners, logLevel, type ConsumerConfig, type ProducerConfig } from 'kafkajs';
+import type { ResolvedKafkaConfig } from './config.js';
+import type { AdminDriver, ConsumerDriver, ConsumerOptions, KafkaDriver, ProducerDriver, ProducerOptions } from './driver.js';
+
+/** The kafkajs client behind the adapter's driver interface. */
+export function kafkajsDriver(config: ResolvedKafkaConfig): KafkaDriver {
+  const kafka = new Kafka({
+    clientId: config.clientId,
+    brokers: [...config.brokers],
+    connectionTimeout: config.connectionTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    retry: { retries: config.retry.retries, initialRetryTime: config.retry.initialRetryTimeMs, maxRetryTime: config.retry.maxRetryTimeMs },
+    logLevel: logLevel.NOTHING, // failures surface as typed errors and events, not log lines
+  });
+  return {
+    producer: (options: ProducerOptions): ProducerDriver => {
+      const producerConfig: ProducerConfig = { ...options, createPartitioner: Partitioners.DefaultPartitioner };
+      return kafka.producer(producerConfig);
+    },
+    consumer: (options: ConsumerOptions): ConsumerDriver => {
+      const consumerConfig: ConsumerConfig = { ...options, retry: { retries: config.retry.retries, initialRetryTime: config.retry.initialRetryTimeMs, maxRetryTime: config.retry.maxRetryTimeMs } };
+      return kafka.consumer(consumerConfig);
+    },
+    admin: (): AdminDriver => kafka.admin(),
+  };
+}

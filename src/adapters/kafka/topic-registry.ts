@@ -1,0 +1,57 @@
+import { ConfigError, TopologyError } from '../../core/index.js';
+import type { ResolvedKafkaConfig, TopicSpec } from './config.js';
+import type { AdminDriver } from './driver.js';
+
+/** Creates the topics publishers and subscriptions need, once each, with the configured partitions and replication. */
+export class TopicRegistry {
+  private readonly ensured = new Map<string, Promise<void>>();
+  readonly created = new Set<string>();
+
+  constructor(
+    private readonly admin: AdminDriver,
+    private readonly config: ResolvedKafkaConfig['topics'],
+    private readonly clusterSize: number,
+  ) {}
+
+  ensure(topic: string): Promise<void> {
+    let ready = this.ensured.get(topic);
+    if (!ready) {
+      ready = this.create(topic);
+      this.ensured.set(topic, ready);
+      ready.catch(() => this.ensured.delete(topic));
+    }
+    return ready;
+  }
+
+  /** The spec a topic is created with: defaults fitted to the cluster, then the configured values. */
+  specFor(topic: string): Required<Omit<TopicSpec, 'config'>> & { config: Readonly<Record<string, string>> } {
+    const given = { ...this.config.defaults, ...this.config.topics[topic] };
+    const replicationFactor = given.replicationFactor ?? Math.min(3, this.clusterSize);
+    if (replicationFactor > this.clusterSize) {
+      throw new ConfigError('KafkaTransport', [{ field: `topics (${topic}).replicationFactor`, expected: `at most the ${String(this.clusterSize)} brokers of the cluster`, received: String(replicationFactor) }]);
+    }
+    if (replicationFactor === 1 && this.clusterSize > 1 && !this.config.allowUnreplicated) {
+      throw new ConfigError('KafkaTransport', [{ field: `topics (${topic}).replicationFactor`, expected: `more than 1 on a cluster of ${String(this.clusterSize)} brokers (or topics.allowUnreplicated: true)`, received: '1' }]);
+    }
+    return {
+      partitions: given.partitions ?? 6,
+      replicationFactor,
+      minInsyncReplicas: given.minInsyncReplicas ?? (replicationFactor >= 3 ? 2 : 1),
+      config: { ...this.config.defaults.config, ...this.config.topics[topic]?.config },
+    };
+  }
+
+  private async create(topic: string): Promise<void> {
+    const spec = this.specFor(topic);
+    const configEntries = Object.entries({ ...spec.config, 'min.insync.replicas': String(spec.minInsyncReplicas) }).map(([name, value]) => ({ name, value }));
+    try {
+      const created = await this.admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic, numPartitions: spec.partitions, replicationFactor: spec.replicationFactor, configEntries }],
+      });
+      if (created) this.created.add(topic);
+    } catch (error) {
+      throw new TopologyError(`topic '${topic}'`, (error as Error).message, { cause: error });
+    }
+  }
+}
