@@ -53,12 +53,16 @@ function isFatal(error: unknown): boolean {
   return ReliableMqError.is(error) && (error.code === ErrorCode.HANDLER_FATAL || error.code === ErrorCode.MESSAGE_INVALID);
 }
 
-/** The dead-lettered copy of a record: body and headers untouched, the reason added as headers. */
+/**
+ * The dead-lettered copy of a record: body and headers untouched, the reason added as headers. A record
+ * from a producer without the SDK gets the id it was consumed under (`id`), so the dead letter keeps it.
+ */
 export function deadLetterRecord(
   record: WireRecord,
-  details: { reason: DeadLetterReason; error: unknown; topic: string; group: string; attempts: number; at?: Date },
+  details: { id: string; reason: DeadLetterReason; error: unknown; topic: string; group: string; attempts: number; at?: Date },
 ): WireRecord {
   const headers = {
+    [WireHeader.ID]: details.id,
     ...record.headers,
     [WireHeader.DEAD_LETTER_REASON]: details.reason,
     [WireHeader.DEAD_LETTER_ERROR]: describeError(details.error).slice(0, 1000),

@@ -176,17 +176,17 @@ export class KafkaSubscription implements Subscription {
       );
       if (this.crashed()) return 'abandoned';
       if (outcome.action === 'ack') return 'done';
-      if (outcome.action === 'dead-letter') return this.deadLetter(record, outcome.reason, outcome.error, attempt);
+      if (outcome.action === 'dead-letter') return this.deadLetter(record, id, outcome.reason, outcome.error, attempt);
       if (attempt >= this.deps.config.deliveryLimit) {
-        return this.deadLetter(record, 'delivery-limit', new DeliveryLimitExceededError(attempt, outcome.error), attempt);
+        return this.deadLetter(record, id, 'delivery-limit', new DeliveryLimitExceededError(attempt, outcome.error), attempt);
       }
       if (!(await this.pause(attempt)) || this.state !== 'active') return 'abandoned';
     }
   }
 
   /** Publishes the dead letter and waits for Kafka's ack, retrying with backoff: the offset never passes a lost message. */
-  private async deadLetter(record: WireRecord, reason: DeadLetterReason, error: unknown, attempts: number): Promise<Result> {
-    const dead = deadLetterRecord(record, { reason, error, topic: this.topic, group: this.group, attempts });
+  private async deadLetter(record: WireRecord, id: string, reason: DeadLetterReason, error: unknown, attempts: number): Promise<Result> {
+    const dead = deadLetterRecord(record, { id, reason, error, topic: this.topic, group: this.group, attempts });
     for (let attempt = 1; ; attempt++) {
       try {
         await this.deps.deadLetters.publishRecord(this.deps.deadLetterTopic, dead);

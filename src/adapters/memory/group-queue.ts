@@ -13,6 +13,11 @@ export interface QueueEntry {
   deliveries: number;
 }
 
+/** The id of a message whose producer gave none: its topic and position in the broker. */
+export function memoryFallbackId(message: StoredMessage): string {
+  return `memory:${message.topic}:${String(message.seq)}`;
+}
+
 /** A member of a group that takes deliveries: a subscription. */
 export interface GroupMember {
   /** True while the member has room for one more unacknowledged delivery (its prefetch). */
@@ -183,6 +188,7 @@ export class GroupQueue {
 
   private deadLetter(entry: QueueEntry, reason: DeadLetterReason, error: unknown): void {
     const { topic, group } = this.options;
-    this.options.deadLetter(deadLetterRecord(entry.message.record, { reason, error, topic, group, attempts: entry.deliveries }));
+    const id = memoryFallbackId(entry.message);
+    this.options.deadLetter(deadLetterRecord(entry.message.record, { id, reason, error, topic, group, attempts: entry.deliveries }));
   }
 }

@@ -1,5 +1,5 @@
 import type { DeliveryPipeline, ResolvedSubscribeOptions, Subscription } from '../../core/index.js';
-import type { GroupMember, GroupQueue, QueueEntry } from './group-queue.js';
+import { memoryFallbackId, type GroupMember, type GroupQueue, type QueueEntry } from './group-queue.js';
 
 interface Delivery {
   readonly tag: number;
@@ -70,7 +70,7 @@ export class MemorySubscription implements Subscription, GroupMember {
   private async process({ tag, entry }: Delivery): Promise<void> {
     const { message } = entry;
     const fallback = {
-      id: `memory:${message.topic}:${String(message.seq)}`,
+      id: memoryFallbackId(message),
       attempt: entry.deliveries,
       defaultContentType: this.defaultContentType,
       timestamp: message.publishedAt,

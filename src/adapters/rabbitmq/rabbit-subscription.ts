@@ -132,7 +132,7 @@ export class RabbitSubscription implements Subscription, ConnectionParticipant {
 
   private async process(delivery: Delivery): Promise<void> {
     const { message } = delivery;
-    const id = typeof message.properties.messageId === 'string' && message.properties.messageId ? message.properties.messageId : fallbackId(message);
+    const id = this.idOf(message);
     const outcome = await this.deps.pipeline(
       delivery.record,
       { id, attempt: delivery.attempt, defaultContentType: this.deps.defaultContentType, ...timestampOf(message) },
@@ -168,8 +168,13 @@ export class RabbitSubscription implements Subscription, ConnectionParticipant {
   }
 
   private deadLetter(delivery: Delivery, reason: DeadLetterReason, error: unknown): Promise<void> {
-    const record = deadLetterRecord(delivery.record, { reason, error, topic: this.topic, group: this.group, attempts: delivery.attempt });
+    const record = deadLetterRecord(delivery.record, { id: this.idOf(delivery.message), reason, error, topic: this.topic, group: this.group, attempts: delivery.attempt });
     return this.deps.deadLetters.publishRecord(this.deadLetterTopic, record);
+  }
+
+  private idOf(message: ConsumeMessage): string {
+    const id: unknown = message.properties.messageId;
+    return typeof id === 'string' && id.length > 0 ? id : fallbackId(message);
   }
 
   private holds(delivery: Delivery): boolean {

@@ -188,7 +188,7 @@ describe('deadLetterRecord', () => {
   it('keeps body, headers and key and adds the dead-letter headers', async () => {
     const { record } = await recordOf({ n: 1 }, { key: 'k1', headers: { tenant: 'acme' } });
     const at = new Date('2024-03-04T05:06:07.089Z');
-    const dead = deadLetterRecord(record, { reason: 'handler-fatal', error: new FatalError('bad'), topic: 'orders', group: 'billing', attempts: 3, at });
+    const dead = deadLetterRecord(record, { id: 'unused', reason: 'handler-fatal', error: new FatalError('bad'), topic: 'orders', group: 'billing', attempts: 3, at });
     assert.equal(dead.body, record.body);
     assert.equal(dead.key, 'k1');
     assert.deepEqual(dead.headers, {
@@ -202,10 +202,15 @@ describe('deadLetterRecord', () => {
     });
   });
 
+  it('keeps the id the record was consumed under when it carried none (a foreign producer)', () => {
+    const dead = deadLetterRecord({ headers: {}, body: Uint8Array.of(1) }, { id: 'kafka:t:0:7', reason: 'malformed-payload', error: 'x', topic: 't', group: 'g', attempts: 1 });
+    assert.equal(dead.headers['rmq-id'], 'kafka:t:0:7');
+  });
+
   it('has no key when the record had none, stamps the current time, and bounds the error text', () => {
     const record: WireRecord = { headers: { a: 'b' }, body: Uint8Array.of(9) };
     const before = Date.now();
-    const dead = deadLetterRecord(record, { reason: 'delivery-limit', error: 'x'.repeat(5000), topic: 't', group: 'g', attempts: 20 });
+    const dead = deadLetterRecord(record, { id: 'fb-1', reason: 'delivery-limit', error: 'x'.repeat(5000), topic: 't', group: 'g', attempts: 20 });
     assert.equal('key' in dead, false);
     const at = Date.parse(dead.headers['rmq-dead-lettered-at'] ?? '');
     assert.ok(at >= before && at <= Date.now());
