@@ -7,8 +7,19 @@ const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'
 let lastMs = -1;
 let counter = 0;
 
+// One call to the CSPRNG per 256 ids: a call per id costs more than building the id.
+const POOL_SIZE = 16 * 256;
+let pool = new Uint8Array(0);
+let poolOffset = POOL_SIZE;
+
 function randomBytes(n: number): Uint8Array {
-  return globalThis.crypto.getRandomValues(new Uint8Array(n));
+  if (poolOffset + n > pool.length) {
+    pool = globalThis.crypto.getRandomValues(new Uint8Array(POOL_SIZE));
+    poolOffset = 0;
+  }
+  const bytes = pool.slice(poolOffset, poolOffset + n);
+  poolOffset += n;
+  return bytes;
 }
 
 export function uuidv7(now: number = Date.now()): string {

@@ -1,7 +1,9 @@
 /** Bounds how many operations are in flight; waiters are served first come, first served. */
 export class Semaphore {
   private available: number;
-  private readonly waiters: Array<() => void> = [];
+  private waiters: Array<(() => void) | undefined> = [];
+  private head = 0; // index of the oldest waiter: shifting a long array would cost O(n) per release
+  private queued = 0;
 
   constructor(readonly capacity: number) {
     this.available = capacity;
@@ -11,31 +13,55 @@ export class Semaphore {
     return this.capacity - this.available;
   }
 
+  /** Takes a slot if one is free now. */
+  tryAcquire(): boolean {
+    if (this.available > 0 && this.queued === 0) {
+      this.available -= 1;
+      return true;
+    }
+    return false;
+  }
+
   /** Resolves true once a slot is taken; false if `signal` aborted first (no slot taken). */
   acquire(signal?: AbortSignal): Promise<boolean> {
-    if (this.available > 0 && this.waiters.length === 0) {
-      this.available -= 1;
-      return Promise.resolve(true);
-    }
+    if (this.tryAcquire()) return Promise.resolve(true);
     if (signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const grant = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(true);
-      };
+      const index = this.waiters.length;
       const onAbort = (): void => {
-        const index = this.waiters.indexOf(grant);
-        if (index >= 0) this.waiters.splice(index, 1);
+        this.waiters[index] = undefined;
+        this.queued -= 1;
         resolve(false);
       };
+      this.queued += 1;
+      this.waiters.push(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(true);
+      });
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(grant);
     });
   }
 
   release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.available = Math.min(this.capacity, this.available + 1);
+    while (this.head < this.waiters.length) {
+      const next = this.waiters[this.head];
+      this.waiters[this.head] = undefined;
+      this.head += 1;
+      if (next) {
+        this.queued -= 1;
+        this.compact();
+        next();
+        return;
+      }
+    }
+    this.compact();
+    this.available = Math.min(this.capacity, this.available + 1);
+  }
+
+  private compact(): void {
+    if (this.head === this.waiters.length) {
+      this.waiters = [];
+      this.head = 0;
+    }
   }
 }

@@ -85,8 +85,7 @@ export class KafkaPublisher implements Publisher {
 
   private async enqueue(topic: string, message: OutgoingKafkaMessage): Promise<void> {
     await this.topics.ensure(topic);
-    const deadline = AbortSignal.timeout(this.config.timeoutMs);
-    if (!(await this.room.acquire(deadline))) {
+    if (!this.room.tryAcquire() && !(await this.room.acquire(AbortSignal.timeout(this.config.timeoutMs)))) {
       throw new PublishTimeoutError(this.config.timeoutMs, { cause: new Error(`not sent: ${String(this.config.maxBuffered)} publishes were buffered or awaiting acknowledgement`) });
     }
     try {

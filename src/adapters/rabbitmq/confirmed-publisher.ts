@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
 import {
   ClosedError,
@@ -17,36 +18,28 @@ import {
 import { recordToAmqp, toAmqp, type AmqpMessage } from './amqp-wire.js';
 import type { ResolvedRabbitMqConfig } from './config.js';
 import type { ConnectionParticipant, RabbitConnection } from './connection.js';
+import { ConfirmTimer, type PendingConfirm } from './confirm-timer.js';
 import type { TopologyRegistry } from './topology-registry.js';
-
-interface PendingConfirm {
-  readonly channel: ConfirmChannel;
-  readonly exchange: string;
-  readonly messageId: string | undefined;
-  returned: boolean;
-  settled: boolean;
-  readonly resolve: () => void;
-  readonly reject: (error: Error) => void;
-  timer?: NodeJS.Timeout;
-}
 
 /** Nacks in a row after which the channel is replaced (a channel opened during a failover can nack everything). */
 const NACK_STREAK_LIMIT = 25;
 
 /**
  * Publishes over a confirm channel. `publish` resolves on the broker's ack and rejects with a typed error
- * on nack (`PublishNackedError`), on return (`UnroutableError`), on timeout (`PublishTimeoutError`) or when
- * the channel dies first (`ConnectionLostError`). Publishes pipeline on one channel within a window of
- * `maxInFlight`; a full window or a full socket buffer makes `publish` wait, never buffer without bound.
+ * on nack (`PublishNackedError`), on return (`UnroutableError`), when no confirm came within
+ * `confirmTimeoutMs` of sending (`PublishTimeoutError`) or when the channel died first (`ConnectionLostError`).
+ * Publishes pipeline on one channel within a window of `maxInFlight` unanswered messages; a full window or
+ * a full socket buffer makes `publish` wait before encoding, so memory stays bounded.
  */
 export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
   private channel: ConfirmChannel | undefined;
   private readonly channelWaiters = new Set<(channel: ConfirmChannel) => void>();
-  private readonly pending = new Set<PendingConfirm>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly window: Semaphore;
+  private readonly confirms: ConfirmTimer;
   private readonly exchanges = new Map<string, Promise<void>>();
   private drain: Promise<void> | undefined;
+  private deadlineBucket: { readonly id: number; readonly signal: AbortSignal } | undefined;
   private nackStreak = 0;
   private closed = false;
 
@@ -57,6 +50,11 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
     private readonly config: ResolvedRabbitMqConfig['publish'],
   ) {
     this.window = new Semaphore(config.maxInFlight);
+    this.confirms = new ConfirmTimer(config.confirmTimeoutMs);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
@@ -67,7 +65,7 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
   /** Publishes a wire record as it is (dead letters, replays). Same confirm semantics as `publish`. */
   publishRecord(exchange: string, record: WireRecord): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('ConfirmedPublisher'));
-    return this.track(this.send(recordToAmqp(exchange, record, this.config.persistent, this.config.mandatory)));
+    return this.track(this.send(() => recordToAmqp(exchange, record, this.config.persistent, this.config.mandatory)));
   }
 
   /** Stops taking publishes, waits until every publish in flight is confirmed or rejected, closes the channel. */
@@ -76,6 +74,7 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
     this.closed = true;
     await Promise.allSettled([...this.inFlight]);
     this.connection.unregister(this);
+    this.confirms.stop();
     const channel = this.channel;
     this.channel = undefined;
     await channel?.close().catch(() => undefined);
@@ -114,45 +113,69 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
   private async publishEnvelope<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
     if (typeof topic !== 'string' || topic.length === 0) throw new MessageValidationError('Topic must be a non-empty string');
     const envelope = createEnvelope(message, this.serializer.defaultContentType);
-    const body = await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload);
-    await this.send(toAmqp(topic, envelope, body, this.config.persistent, this.config.mandatory));
+    await this.send(async () => {
+      const body = await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload);
+      return toAmqp(topic, envelope, body, this.config.persistent, this.config.mandatory);
+    });
     return envelope;
   }
 
-  private async send(message: AmqpMessage): Promise<void> {
-    const deadline = AbortSignal.timeout(this.config.confirmTimeoutMs);
-    if (!(await this.window.acquire(deadline))) {
-      throw new PublishTimeoutError(this.config.confirmTimeoutMs, { cause: new Error(`not sent: ${String(this.config.maxInFlight)} publishes were awaiting confirms`) });
+  /**
+   * Takes a window slot, then builds the message (so waiting publishes hold no encoded body), sends it and
+   * awaits its confirm. The slot is held until the broker answers or the channel dies — also past a timeout,
+   * so no more than `maxInFlight` messages are ever unanswered.
+   */
+  private async send(build: () => AmqpMessage | Promise<AmqpMessage>): Promise<void> {
+    if (!this.window.tryAcquire() && !(await this.window.acquire(this.windowDeadline()))) {
+      throw new PublishTimeoutError(this.config.confirmTimeoutMs, {
+        cause: new Error(`not sent: ${String(this.config.maxInFlight)} published messages stayed unanswered by the broker`),
+      });
     }
+    let handedOver = false;
     try {
-      const channel = await this.readyChannel(deadline);
+      const message = await build();
+      const channel = await this.readyChannel();
       if (message.exchange !== '') await this.ensureExchange(message.exchange);
-      await this.writable(channel, deadline);
-      await this.confirm(channel, message, deadline);
+      await this.writable(channel);
+      handedOver = true;
+      await this.confirm(channel, message);
     } finally {
-      this.window.release();
+      if (!handedOver) this.window.release();
     }
   }
 
-  private confirm(channel: ConfirmChannel, message: AmqpMessage, deadline: AbortSignal): Promise<void> {
+  /** A deadline shared by every publish that starts waiting within the same 100 ms: one timer, not one each. */
+  private windowDeadline(): AbortSignal {
+    const id = Math.ceil((Date.now() + this.config.confirmTimeoutMs) / 100);
+    if (this.deadlineBucket?.id !== id) {
+      const signal = AbortSignal.timeout(Math.max(1, id * 100 - Date.now()));
+      setMaxListeners(0, signal); // every waiting publish of the bucket listens to it
+      this.deadlineBucket = { id, signal };
+    }
+    return this.deadlineBucket.signal;
+  }
+
+  private confirm(channel: ConfirmChannel, message: AmqpMessage): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const entry: PendingConfirm = { channel, exchange: message.exchange, messageId: message.options.messageId, returned: false, settled: false, resolve, reject };
-      const onTimeout = (): void => {
-        this.settle(entry, new PublishTimeoutError(this.config.confirmTimeoutMs));
+      const entry: PendingConfirm = {
+        channel,
+        exchange: message.exchange,
+        messageId: message.options.messageId,
+        returned: false,
+        settled: false,
+        answered: false,
+        deadline: 0,
+        resolve,
+        reject,
       };
-      if (deadline.aborted) {
-        onTimeout();
-        return;
-      }
-      deadline.addEventListener('abort', onTimeout, { once: true });
-      this.pending.add(entry);
+      this.confirms.add(entry);
       try {
         const room = channel.publish(message.exchange, message.routingKey, message.content, message.options, (error: Error | null) => {
           this.onConfirm(entry, error);
         });
         if (!room) this.drain ??= this.awaitDrain(channel);
       } catch (error) {
-        this.settle(entry, new ConnectionLostError('The channel closed before the message was sent', { cause: error }));
+        this.answer(entry, new ConnectionLostError('The channel closed before the message was sent', { cause: error }));
       }
     });
   }
@@ -160,43 +183,38 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
   private onConfirm(entry: PendingConfirm, error: Error | null): void {
     if (error === null) {
       this.nackStreak = 0;
-      this.settle(entry, entry.returned ? new UnroutableError(entry.exchange) : undefined);
+      this.answer(entry, entry.returned ? new UnroutableError(entry.exchange) : undefined);
       return;
     }
     if (error.message !== 'message nacked') {
-      this.settle(entry, new ConnectionLostError('The channel closed before the broker confirmed the message: it may or may not be stored', { cause: error }));
+      this.answer(entry, new ConnectionLostError('The channel closed before the broker confirmed the message: it may or may not be stored', { cause: error }));
       return;
     }
-    this.settle(entry, new PublishNackedError('The broker refused the message (basic.nack)'));
+    this.answer(entry, new PublishNackedError('The broker refused the message (basic.nack)'));
     if (++this.nackStreak >= NACK_STREAK_LIMIT && this.channel === entry.channel) {
       this.nackStreak = 0;
       void entry.channel.close().catch(() => undefined);
     }
   }
 
-  private settle(entry: PendingConfirm, error: Error | undefined): void {
-    if (entry.settled) return;
-    entry.settled = true;
-    this.pending.delete(entry);
-    if (error) entry.reject(error);
-    else entry.resolve();
+  /** The broker answered (or the channel died): settle the caller if it still waits, and free the slot. */
+  private answer(entry: PendingConfirm, error: Error | undefined): void {
+    if (entry.answered) return;
+    entry.answered = true;
+    this.confirms.remove(entry);
+    ConfirmTimer.settle(entry, error);
+    this.window.release();
   }
 
   private onReturn(channel: ConfirmChannel, message: Message): void {
     const id: unknown = message.properties.messageId;
-    for (const entry of this.pending) {
-      if (entry.channel === channel && entry.messageId === id && !entry.returned) {
-        entry.returned = true; // basic.return precedes the ack of the same message
-        return;
-      }
-    }
+    const entry = this.confirms.find((e) => e.channel === channel && e.messageId === id && !e.returned);
+    if (entry) entry.returned = true; // basic.return precedes the ack of the same message
   }
 
   private onChannelClosed(channel: ConfirmChannel): void {
-    for (const entry of this.pending) {
-      if (entry.channel === channel) {
-        this.settle(entry, new ConnectionLostError('The channel closed before the broker confirmed the message: it may or may not be stored'));
-      }
+    for (const entry of this.confirms.on(channel)) {
+      this.answer(entry, new ConnectionLostError('The channel closed before the broker confirmed the message: it may or may not be stored'));
     }
     if (this.channel !== channel) return;
     this.channel = undefined;
@@ -213,23 +231,19 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
     }, 50).unref();
   }
 
-  private readyChannel(deadline: AbortSignal): Promise<ConfirmChannel> {
+  /** The open channel, waiting for one (bounded by the confirm timeout) while disconnected. */
+  private readyChannel(): Promise<ConfirmChannel> {
     if (this.channel) return Promise.resolve(this.channel);
     return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
+      const timer = setTimeout(() => {
         this.channelWaiters.delete(wake);
         reject(new ConnectionLostError(`Not connected to RabbitMQ within ${String(this.config.confirmTimeoutMs)} ms: the message was not sent`));
-      };
+      }, this.config.confirmTimeoutMs);
       const wake = (channel: ConfirmChannel): void => {
         this.channelWaiters.delete(wake);
-        deadline.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
         resolve(channel);
       };
-      if (deadline.aborted) {
-        onAbort();
-        return;
-      }
-      deadline.addEventListener('abort', onAbort, { once: true });
       this.channelWaiters.add(wake);
     });
   }
@@ -244,10 +258,20 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
     return declared;
   }
 
-  private async writable(channel: ConfirmChannel, deadline: AbortSignal): Promise<void> {
+  /** Waits while the socket's write buffer is full (bounded by the confirm timeout). */
+  private async writable(channel: ConfirmChannel): Promise<void> {
     while (this.drain && this.channel === channel) {
-      const drained = this.drain;
-      await Promise.race([drained, aborted(deadline, () => new PublishTimeoutError(this.config.confirmTimeoutMs, { cause: new Error('not sent: the socket did not drain') }))]);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(new PublishTimeoutError(this.config.confirmTimeoutMs, { cause: new Error('not sent: the socket did not drain') }));
+        }, this.config.confirmTimeoutMs);
+      });
+      try {
+        await Promise.race([this.drain, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
     }
   }
 
@@ -264,13 +288,4 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
     });
     return drained;
   }
-}
-
-function aborted(signal: AbortSignal, error: () => Error): Promise<never> {
-  return new Promise((_, reject) => {
-    if (signal.aborted) reject(error());
-    else signal.addEventListener('abort', () => {
-      reject(error());
-    }, { once: true });
-  });
 }

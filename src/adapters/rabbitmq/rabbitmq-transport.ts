@@ -51,6 +51,7 @@ export class RabbitMqTransport {
   async publisher(options: { serializer?: SerializerConfig } = {}): Promise<ConfirmedPublisher> {
     const publisher = new ConfirmedPublisher(this.connection, this.topology, this.serializerFor(options.serializer), this.config.publish);
     await this.connection.register(publisher);
+    for (const known of this.publishers) if (known.isClosed) this.publishers.delete(known);
     this.publishers.add(publisher);
     return publisher;
   }

@@ -1,0 +1,30 @@
+import { randomUUID } from 'node:crypto';
+import type { Options } from 'amqplib';
+
+/** Every benchmark message body is this many bytes on the wire. */
+export const BODY_BYTES = 1024;
+
+export const MESSAGE_TYPE = 'bench.sample';
+
+/** The SDK's payload: a string whose JSON encoding (the SDK's default codec) is exactly `BODY_BYTES` bytes. */
+export const SDK_PAYLOAD = 'x'.repeat(BODY_BYTES - 2);
+
+/** The same bytes the SDK puts on the wire, for the raw client. */
+export const RAW_BODY: Buffer = Buffer.from(JSON.stringify(SDK_PAYLOAD));
+
+if (RAW_BODY.length !== BODY_BYTES) throw new Error(`payload is ${String(RAW_BODY.length)} bytes, expected ${String(BODY_BYTES)}`);
+
+/** Publish options of a minimal raw persistent message (same delivery semantics as the SDK: persistent, mandatory). */
+export const RAW_PUBLISH: Options.Publish = { persistent: true, mandatory: true };
+
+/** Properties an SDK subscriber reads as a well-formed envelope (preloaded messages). */
+export function envelopeProperties(): Options.Publish {
+  return {
+    persistent: true,
+    messageId: randomUUID(),
+    type: MESSAGE_TYPE,
+    contentType: 'application/json',
+    timestamp: Math.floor(Date.now() / 1000),
+    headers: { 'rmq-created-at': new Date().toISOString() },
+  };
+}
