@@ -15,4 +15,18 @@ if [[ -n "${RMQ_URL:-}" || ( -z "${DOCKER_HOST:-}" && ! -S /var/run/docker.sock 
   bash scripts/brokers/rabbitmq.sh ensure
 fi
 
+# Kafka: KAFKA_BROKERS (default: the standard test node on 127.0.0.1:9092), downloaded and started here if needed; it keeps
+# running for the next run (`bash scripts/brokers/kafka.sh stop 0` stops it). With a Docker engine and no KAFKA_BROKERS,
+# the global setup starts a container instead.
+# A node this run had to start is stopped when the run ends (KEEP_BROKERS=1 keeps it for the next run).
+kafka_started=0
+if [[ -n "${KAFKA_BROKERS:-}" || ( -z "${DOCKER_HOST:-}" && ! -S /var/run/docker.sock ) ]]; then
+  if ! (exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null; then kafka_started=1; fi
+  bash scripts/brokers/kafka.sh ensure
+fi
+stop_started_brokers() {
+  if [[ $kafka_started == 1 && -z "${KEEP_BROKERS:-}" ]]; then bash scripts/brokers/kafka.sh stop 0 > /dev/null 2>&1 || true; fi
+}
+trap stop_started_brokers EXIT
+
 npx mocha --require ./test/support/global-setup.ts --reporter ./test/support/summary-reporter.cjs "${specs[@]}"
