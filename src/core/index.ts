@@ -11,3 +11,4 @@ export * from './middleware.js';
 export * from './subscribe-options.js';
 export * from './delivery.js';
 export * from './semaphore.js';
+export * from './lifecycle.js';

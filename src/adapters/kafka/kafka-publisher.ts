@@ -1,9 +1,10 @@
 import {
   ClosedError,
-  MessageValidationError,
+  InFlight,
   PublishTimeoutError,
   Semaphore,
   createEnvelope,
+  requireTopic,
   toWireRecord,
   type Envelope,
   type MessageSerializer,
@@ -33,7 +34,7 @@ interface Queued {
 export class KafkaPublisher implements Publisher {
   private readonly queue: Queued[] = [];
   private readonly room: Semaphore;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new InFlight();
   private sending = false;
   private lingerTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -49,34 +50,25 @@ export class KafkaPublisher implements Publisher {
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
     if (this.closed) return Promise.reject(new ClosedError('KafkaPublisher'));
-    return this.track(this.publishEnvelope(topic, message));
+    return this.inFlight.track(this.publishEnvelope(topic, message));
   }
 
   /** Publishes a wire record as it is (dead letters, replays), with the same acknowledgement semantics. */
   publishRecord(topic: string, record: WireRecord): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('KafkaPublisher'));
-    return this.track(this.enqueue(topic, toKafka(record)));
+    return this.inFlight.track(this.enqueue(topic, toKafka(record)));
   }
 
   /** Stops taking publishes, sends what is buffered and waits for every acknowledgement, then disconnects. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.inFlight]);
+    await this.inFlight.settled();
     await this.producer.disconnect().catch(() => undefined);
   }
 
-  private track<R>(task: Promise<R>): Promise<R> {
-    this.inFlight.add(task);
-    const forget = (): void => {
-      this.inFlight.delete(task);
-    };
-    task.then(forget, forget);
-    return task;
-  }
-
   private async publishEnvelope<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
-    if (typeof topic !== 'string' || topic.length === 0) throw new MessageValidationError('Topic must be a non-empty string');
+    requireTopic(topic);
     const envelope = createEnvelope(message, this.serializer.defaultContentType);
     const body = await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload);
     await this.enqueue(topic, toKafka(toWireRecord(envelope, body)));

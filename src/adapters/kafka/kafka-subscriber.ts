@@ -1,4 +1,6 @@
-import { ClosedError, MessageValidationError, createDeliveryPipeline, type Handler, type MessageSerializer, type Subscriber } from '../../core/index.js';
+import { ClosedError, createDeliveryPipeline,
+  requireHandler,
+  requireTopic, type Handler, type MessageSerializer, type Subscriber } from '../../core/index.js';
 import type { ResolvedKafkaConfig } from './config.js';
 import type { KafkaDriver } from './driver.js';
 import type { KafkaPublisher } from './kafka-publisher.js';
@@ -27,8 +29,8 @@ export class KafkaSubscriber implements Subscriber {
    */
   async subscribe<T = unknown>(topic: string, handler: Handler<T>, options: KafkaSubscribeOptions): Promise<KafkaSubscription> {
     if (this.closed) throw new ClosedError('KafkaSubscriber');
-    if (typeof topic !== 'string' || topic.length === 0) throw new MessageValidationError('Topic must be a non-empty string');
-    if (typeof handler !== 'function') throw new MessageValidationError('Handler must be a function');
+    requireTopic(topic);
+    requireHandler(handler);
     const resolved = resolveKafkaSubscribeOptions(options);
     const { driver, topics, config, serializer } = this.deps;
     const deadLetterTopic = KafkaNaming.deadLetterTopic(topic, resolved.group);

@@ -2,6 +2,7 @@ import {
   DeliveryLimitExceededError,
   Semaphore,
   deadLetterRecord,
+  settlesWithin,
   type DeadLetterReason,
   type DeliveryPipeline,
   type Subscription,
@@ -208,19 +209,12 @@ export class KafkaSubscription implements Subscription {
   private async shutDown(): Promise<void> {
     if (this.state !== 'active') return;
     this.state = 'closing';
-    const stopped = this.deps.consumer.stop().then(() => true);
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => {
-        resolve(false);
-      }, this.options.closeTimeoutMs);
-    });
-    if (!(await Promise.race([stopped, timedOut]))) {
+    const stopped = this.deps.consumer.stop();
+    if (!(await settlesWithin(stopped, this.options.closeTimeoutMs))) {
       this.state = 'crashed'; // abandon: nothing more is committed, the running handlers' messages are fetched again
       this.abort.abort(new Error('close timeout: handler abandoned'));
-      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 5000))]); // let it leave the group
+      await settlesWithin(stopped, 5000); // let it leave the group
     }
-    clearTimeout(timer);
     clearInterval(this.heartbeatTimer);
     await this.deps.consumer.disconnect().catch(() => undefined);
     if (this.state === 'closing') this.state = 'closed';

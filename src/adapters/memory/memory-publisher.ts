@@ -1,8 +1,9 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import {
   ClosedError,
-  MessageValidationError,
+  InFlight,
   createEnvelope,
+  requireTopic,
   toWireRecord,
   type Envelope,
   type MessageSerializer,
@@ -13,7 +14,7 @@ import type { MemoryBroker } from './memory-broker.js';
 
 /** Resolves a publish once the memory broker holds the message, one event-loop turn later (like a confirm). */
 export class MemoryPublisher implements Publisher {
-  private readonly pending = new Set<Promise<unknown>>();
+  private readonly inFlight = new InFlight();
   private closed = false;
 
   constructor(
@@ -23,22 +24,16 @@ export class MemoryPublisher implements Publisher {
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
     if (this.closed) return Promise.reject(new ClosedError('MemoryPublisher'));
-    const sent = this.send(topic, message);
-    this.pending.add(sent);
-    void sent.then(
-      () => this.pending.delete(sent),
-      () => this.pending.delete(sent),
-    );
-    return sent;
+    return this.inFlight.track(this.send(topic, message));
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.pending]);
+    await this.inFlight.settled();
   }
 
   private async send<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
-    if (typeof topic !== 'string' || topic.length === 0) throw new MessageValidationError('Topic must be a non-empty string');
+    requireTopic(topic);
     const envelope = createEnvelope(message, this.serializer.defaultContentType);
     const body = await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload);
     await nextTurn();

@@ -1,7 +1,8 @@
 import {
   ClosedError,
-  MessageValidationError,
   createDeliveryPipeline,
+  requireHandler,
+  requireTopic,
   resolveSubscribeOptions,
   type Handler,
   type MessageSerializer,
@@ -22,8 +23,8 @@ export class MemorySubscriber implements Subscriber {
 
   async subscribe<T = unknown>(topic: string, handler: Handler<T>, options: SubscribeOptions): Promise<MemorySubscription> {
     if (this.closed) throw new ClosedError('MemorySubscriber');
-    if (typeof topic !== 'string' || topic.length === 0) throw new MessageValidationError('Topic must be a non-empty string');
-    if (typeof handler !== 'function') throw new MessageValidationError('Handler must be a function');
+    requireTopic(topic);
+    requireHandler(handler);
     const resolved = resolveSubscribeOptions('MemorySubscriber.subscribe', options);
     const pipeline = createDeliveryPipeline({ serializer: this.serializer, handler: handler as Handler, middleware: resolved.middleware });
     const queue = this.broker.group(topic, resolved.group);

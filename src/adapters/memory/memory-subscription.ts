@@ -1,4 +1,4 @@
-import type { DeliveryPipeline, ResolvedSubscribeOptions, Subscription } from '../../core/index.js';
+import { settlesWithin, type DeliveryPipeline, type ResolvedSubscribeOptions, type Subscription } from '../../core/index.js';
 import { memoryFallbackId, type GroupMember, type GroupQueue, type QueueEntry } from './group-queue.js';
 
 interface Delivery {
@@ -86,16 +86,9 @@ export class MemorySubscription implements Subscription, GroupMember {
     if (this.state !== 'active') return;
     this.state = 'closing';
     for (const { tag } of this.buffer.splice(0)) this.queue.release(tag);
-    const finished = Promise.allSettled([...this.running]).then(() => true);
-    const timedOut = new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
-        resolve(false);
-      }, this.options.closeTimeoutMs);
-      void finished.then(() => {
-        clearTimeout(timer);
-      });
-    });
-    if (!(await Promise.race([finished, timedOut]))) this.abort.abort(new Error('close timeout: handler abandoned'));
+    if (!(await settlesWithin(Promise.allSettled([...this.running]), this.options.closeTimeoutMs))) {
+      this.abort.abort(new Error('close timeout: handler abandoned'));
+    }
     this.state = 'closed';
     this.queue.removeMember(this);
     this.onClosed(this);

@@ -3,12 +3,13 @@ import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
 import {
   ClosedError,
   ConnectionLostError,
-  MessageValidationError,
+  InFlight,
   PublishNackedError,
   PublishTimeoutError,
   Semaphore,
   UnroutableError,
   createEnvelope,
+  requireTopic,
   type Envelope,
   type MessageSerializer,
   type OutgoingMessage,
@@ -34,7 +35,7 @@ const NACK_STREAK_LIMIT = 25;
 export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
   private channel: ConfirmChannel | undefined;
   private readonly channelWaiters = new Set<(channel: ConfirmChannel) => void>();
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new InFlight();
   private readonly window: Semaphore;
   private readonly confirms: ConfirmTimer;
   private readonly exchanges = new Map<string, Promise<void>>();
@@ -59,20 +60,20 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
     if (this.closed) return Promise.reject(new ClosedError('ConfirmedPublisher'));
-    return this.track(this.publishEnvelope(topic, message));
+    return this.inFlight.track(this.publishEnvelope(topic, message));
   }
 
   /** Publishes a wire record as it is (dead letters, replays). Same confirm semantics as `publish`. */
   publishRecord(exchange: string, record: WireRecord): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('ConfirmedPublisher'));
-    return this.track(this.send(() => recordToAmqp(exchange, record, this.config.persistent, this.config.mandatory)));
+    return this.inFlight.track(this.send(() => recordToAmqp(exchange, record, this.config.persistent, this.config.mandatory)));
   }
 
   /** Stops taking publishes, waits until every publish in flight is confirmed or rejected, closes the channel. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.inFlight]);
+    await this.inFlight.settled();
     this.connection.unregister(this);
     this.confirms.stop();
     const channel = this.channel;
@@ -101,17 +102,8 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
     if (this.channel) this.onChannelClosed(this.channel);
   }
 
-  private track<R>(task: Promise<R>): Promise<R> {
-    this.inFlight.add(task);
-    const forget = (): void => {
-      this.inFlight.delete(task);
-    };
-    task.then(forget, forget);
-    return task;
-  }
-
   private async publishEnvelope<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
-    if (typeof topic !== 'string' || topic.length === 0) throw new MessageValidationError('Topic must be a non-empty string');
+    requireTopic(topic);
     const envelope = createEnvelope(message, this.serializer.defaultContentType);
     await this.send(async () => {
       const body = await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload);

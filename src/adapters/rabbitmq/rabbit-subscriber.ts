@@ -1,8 +1,9 @@
 import {
   ClosedError,
   ConnectionLostError,
-  MessageValidationError,
   createDeliveryPipeline,
+  requireHandler,
+  requireTopic,
   type Handler,
   type MessageSerializer,
   type Subscriber,
@@ -35,8 +36,8 @@ export class RabbitSubscriber implements Subscriber {
    */
   async subscribe<T = unknown>(topic: string, handler: Handler<T>, options: RabbitSubscribeOptions): Promise<RabbitSubscription> {
     if (this.closed) throw new ClosedError('RabbitSubscriber');
-    if (typeof topic !== 'string' || topic.length === 0) throw new MessageValidationError('Topic must be a non-empty string');
-    if (typeof handler !== 'function') throw new MessageValidationError('Handler must be a function');
+    requireTopic(topic);
+    requireHandler(handler);
     const resolved = resolveRabbitSubscribeOptions(options);
     const queue = resolved.queue ?? Naming.queue(topic, resolved.group);
     const { topology, connection, config } = this.deps;

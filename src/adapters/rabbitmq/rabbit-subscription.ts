@@ -3,6 +3,7 @@ import {
   ConnectionLostError,
   DeliveryLimitExceededError,
   deadLetterRecord,
+  settlesWithin,
   type DeadLetterReason,
   type DeliveryOutcome,
   type DeliveryPipeline,
@@ -207,15 +208,9 @@ export class RabbitSubscription implements Subscription, ConnectionParticipant {
     const channel = this.channel;
     if (channel && this.consumerTag) await channel.cancel(this.consumerTag).catch(() => undefined);
     for (const delivery of this.buffer.splice(0)) if (this.holds(delivery)) delivery.channel.nack(delivery.message, false, true);
-    const finished = Promise.allSettled([...this.running]).then(() => true);
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => {
-        resolve(false);
-      }, this.options.closeTimeoutMs);
-    });
-    if (!(await Promise.race([finished, timedOut]))) this.abort.abort(new Error('close timeout: handler abandoned'));
-    clearTimeout(timer);
+    if (!(await settlesWithin(Promise.allSettled([...this.running]), this.options.closeTimeoutMs))) {
+      this.abort.abort(new Error('close timeout: handler abandoned'));
+    }
     this.state = 'closed';
     this.deps.connection.unregister(this);
     this.channel = undefined;
