@@ -60,6 +60,7 @@ export class KafkaSubscriber implements Subscriber {
       await subscription.crash();
       throw error;
     }
+    for (const known of this.subscriptions) if (known.isClosed) this.subscriptions.delete(known);
     this.subscriptions.add(subscription);
     return subscription;
   }

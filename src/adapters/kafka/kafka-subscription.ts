@@ -82,6 +82,10 @@ export class KafkaSubscription implements Subscription {
     return this.closing;
   }
 
+  get isClosed(): boolean {
+    return this.state === 'closed' || this.state === 'crashed';
+  }
+
   /** Fault injection for tests: the member dies without committing or finishing anything. */
   async crash(): Promise<void> {
     if (this.state === 'closed' || this.state === 'crashed') return;
