@@ -15,6 +15,8 @@ export const ErrorCode = {
   HANDLER_RETRYABLE: 'RMQ_HANDLER_RETRYABLE',
   HANDLER_FATAL: 'RMQ_HANDLER_FATAL',
   DELIVERY_LIMIT_EXCEEDED: 'RMQ_DELIVERY_LIMIT_EXCEEDED',
+  OUTBOX_SCHEMA_MISSING: 'RMQ_OUTBOX_SCHEMA_MISSING',
+  OUTBOX_NOT_IN_TRANSACTION: 'RMQ_OUTBOX_NOT_IN_TRANSACTION',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -165,5 +167,19 @@ export class DeliveryLimitExceededError extends ReliableMqError {
     const last = lastError === undefined ? '' : `; last error: ${describeError(lastError)}`;
     super(ErrorCode.DELIVERY_LIMIT_EXCEEDED, `Delivered ${String(attempts)} times without success${last}`, false, { cause: lastError });
     this.attempts = attempts;
+  }
+}
+
+/** The outbox tables are missing: the migration was not run. The message says what to run. */
+export class OutboxSchemaError extends ReliableMqError {
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(ErrorCode.OUTBOX_SCHEMA_MISSING, message, false, options);
+  }
+}
+
+/** `outbox.add()` was called outside a transaction: the messages would not commit with the business rows. */
+export class OutboxTransactionError extends ReliableMqError {
+  constructor(message = 'outbox.add() needs the EntityManager or QueryRunner of an open transaction') {
+    super(ErrorCode.OUTBOX_NOT_IN_TRANSACTION, message, false);
   }
 }

@@ -1,4 +1,5 @@
 import type { Envelope, OutgoingMessage } from './envelope.js';
+import type { WireRecord } from './wire.js';
 
 /**
  * Publishes messages to a topic. `publish` resolves only once the transport holds the message
@@ -8,6 +9,11 @@ import type { Envelope, OutgoingMessage } from './envelope.js';
 export interface Publisher {
   /** Resolves with the envelope as sent (its `id` assigned) once the transport confirmed it. */
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>>;
+  /**
+   * Publishes an already encoded message (its envelope in `rmq-*` headers, see `wire.ts`) byte for byte,
+   * with the same confirmation: dead letters, replays, the outbox relay.
+   */
+  publishRecord(topic: string, record: WireRecord): Promise<void>;
   /** Stops taking publishes, awaits every publish in flight, then releases resources. Idempotent. */
   close(): Promise<void>;
 }

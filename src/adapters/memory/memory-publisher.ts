@@ -9,6 +9,7 @@ import {
   type MessageSerializer,
   type OutgoingMessage,
   type Publisher,
+  type WireRecord,
 } from '../../core/index.js';
 import type { MemoryBroker } from './memory-broker.js';
 
@@ -27,6 +28,11 @@ export class MemoryPublisher implements Publisher {
     return this.inFlight.track(this.send(topic, message));
   }
 
+  publishRecord(topic: string, record: WireRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('MemoryPublisher'));
+    return this.inFlight.track(this.append(topic, record));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await this.inFlight.settled();
@@ -36,8 +42,13 @@ export class MemoryPublisher implements Publisher {
     requireTopic(topic);
     const envelope = createEnvelope(message, this.serializer.defaultContentType);
     const body = await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload);
-    await nextTurn();
-    this.broker.append(topic, toWireRecord(envelope, body));
+    await this.append(topic, toWireRecord(envelope, body));
     return envelope;
+  }
+
+  private async append(topic: string, record: WireRecord): Promise<void> {
+    requireTopic(topic);
+    await nextTurn();
+    this.broker.append(topic, record);
   }
 }
