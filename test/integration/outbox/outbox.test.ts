@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { DataSource } from 'typeorm';
 import { MemoryTransport } from '../../../src/adapters/memory/index.js';
-import { ErrorCode, OutboxTransactionError, type Envelope, type Publisher, type WireRecord } from '../../../src/core/index.js';
+import { ErrorCode, OutboxTransactionError, ReliableMqError, type Envelope, type Publisher, type WireRecord } from '../../../src/core/index.js';
 import { OutboxRelay, TransactionalOutbox } from '../../../src/outbox/index.js';
 import { waitFor } from '../../support/wait.js';
 import { databases } from './databases.js';
@@ -111,3 +111,21 @@ for (const db of databases) {
     });
   });
 }
+
+describe('transactional outbox without its tables', function () {
+  this.timeout(20_000);
+  it('says which migration to run, on add() and on the relay', async () => {
+    const { DataSource } = await import('typeorm');
+    const dataSource = new DataSource({ type: 'sqljs' });
+    await dataSource.initialize();
+    try {
+      const isSchemaError = (e: unknown): boolean => ReliableMqError.is(e) && e.code === ErrorCode.OUTBOX_SCHEMA_MISSING && /outboxMigrations/.test(e.message) && /migration:run/.test(e.message);
+      await assert.rejects(dataSource.transaction((m) => new TransactionalOutbox().add(m, { topic: 't', type: 'x', payload: 1 })), isSchemaError);
+      const relay = new OutboxRelay({ dataSource, publisher: new MemoryTransport().publisher() });
+      await assert.rejects(relay.runOnce(), isSchemaError);
+      await assert.rejects(relay.stats(), isSchemaError);
+    } finally {
+      await dataSource.destroy();
+    }
+  });
+});
