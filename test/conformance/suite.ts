@@ -7,6 +7,8 @@ import {
   RetryableError,
   WireHeader,
   causedBy,
+  createEnvelope,
+  toWireRecord,
   type Codec,
   type Envelope,
   type Middleware,
@@ -297,6 +299,21 @@ export function runTransportConformance(name: string, features: TransportFeature
       assert.equal(gotChild.correlationId, 'producer-id-0001');
       assert.equal(gotChild.causationId, 'producer-id-0001');
       for (const [k, v] of Object.entries(headers)) assert.equal(gotChild.headers[k], v, `header ${k}`);
+    });
+
+    it('publishRecord sends an encoded record as it is, with the same confirmation', async () => {
+      const topic = uniqueName('record');
+      const recorder = new Recorder();
+      await (await scope.subscriber()).subscribe(topic, recorder.handler(), { group: 'g' });
+      const envelope = createEnvelope({ type: 'order.placed', key: 'k-9', payload: { n: 9 }, headers: { tenant: 'acme' } }, 'application/json');
+      await (await scope.publisher()).publishRecord(topic, toWireRecord(envelope, utf8.encode('{"n":9}')));
+      await recorder.waitForUnique(1, T);
+      const got = recorder.received[0]?.envelope as Envelope;
+      assert.equal(got.id, envelope.id);
+      assert.equal(got.key, 'k-9');
+      assert.equal(got.headers['tenant'], 'acme');
+      assert.deepEqual(got.payload, { n: 9 });
+      assert.equal(got.createdAt.getTime(), envelope.createdAt.getTime());
     });
 
     it('a 1 MiB payload arrives intact', async () => {
