@@ -15,7 +15,7 @@ export const ErrorCode = {
   HANDLER_RETRYABLE: 'RMQ_HANDLER_RETRYABLE',
   HANDLER_FATAL: 'RMQ_HANDLER_FATAL',
   DELIVERY_LIMIT_EXCEEDED: 'RMQ_DELIVERY_LIMIT_EXCEEDED',
-  OUTBOX_SCHEMA_MISSING: 'RMQ_OUTBOX_SCHEMA_MISSING',
+  SCHEMA_MISSING: 'RMQ_SCHEMA_MISSING',
   OUTBOX_NOT_IN_TRANSACTION: 'RMQ_OUTBOX_NOT_IN_TRANSACTION',
 } as const;
 
@@ -170,10 +170,10 @@ export class DeliveryLimitExceededError extends ReliableMqError {
   }
 }
 
-/** The outbox tables are missing: the migration was not run. The message says what to run. */
-export class OutboxSchemaError extends ReliableMqError {
+/** The outbox or inbox tables are missing: the migration was not run. The message says what to run. */
+export class SchemaMissingError extends ReliableMqError {
   constructor(message: string, options: ErrorOptions = {}) {
-    super(ErrorCode.OUTBOX_SCHEMA_MISSING, message, false, options);
+    super(ErrorCode.SCHEMA_MISSING, message, false, options);
   }
 }
 

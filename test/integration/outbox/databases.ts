@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { inboxMigrations } from '../../../src/inbox/index.js';
 import { outboxMigrations } from '../../../src/outbox/index.js';
 
 export interface Database {
   readonly name: 'postgres' | 'mariadb' | 'sqljs';
-  /** A data source on a fresh, private schema or database, with the outbox migration run. */
+  /** A data source on a fresh, private schema or database, with the outbox and inbox migrations run. */
   open(): Promise<DataSource>;
   /** Drops what `open()` created. */
   drop(dataSource: DataSource): Promise<void>;
@@ -14,7 +15,7 @@ const PG = { host: process.env['PGHOST'] ?? '127.0.0.1', port: Number(process.en
 const MARIA = { host: process.env['MARIADB_HOST'] ?? '127.0.0.1', port: Number(process.env['MARIADB_PORT'] ?? 3306), username: 'root', password: '', database: 'test' };
 
 async function migrated(options: DataSourceOptions): Promise<DataSource> {
-  const dataSource = new DataSource({ ...options, migrations: outboxMigrations, logging: false });
+  const dataSource = new DataSource({ ...options, migrations: [...outboxMigrations, ...inboxMigrations], logging: false });
   await dataSource.initialize();
   await dataSource.runMigrations();
   return dataSource;

@@ -119,7 +119,7 @@ describe('transactional outbox without its tables', function () {
     const dataSource = new DataSource({ type: 'sqljs' });
     await dataSource.initialize();
     try {
-      const isSchemaError = (e: unknown): boolean => ReliableMqError.is(e) && e.code === ErrorCode.OUTBOX_SCHEMA_MISSING && /outboxMigrations/.test(e.message) && /migration:run/.test(e.message);
+      const isSchemaError = (e: unknown): boolean => ReliableMqError.is(e) && e.code === ErrorCode.SCHEMA_MISSING && /outboxMigrations/.test(e.message) && /migration:run/.test(e.message);
       await assert.rejects(dataSource.transaction((m) => new TransactionalOutbox().add(m, { topic: 't', type: 'x', payload: 1 })), isSchemaError);
       const relay = new OutboxRelay({ dataSource, publisher: new MemoryTransport().publisher() });
       await assert.rejects(relay.runOnce(), isSchemaError);

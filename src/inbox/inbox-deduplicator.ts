@@ -1,0 +1,102 @@
+import { EventEmitter } from 'node:events';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { ConfigError, SchemaMissingError, validateConfig, type ConfigSpec, type Envelope, type Handler, type HandlerContext } from '../core/index.js';
+import { INBOX_TABLE } from './schema.js';
+
+export interface InboxConfig {
+  readonly dataSource: DataSource;
+  /** Who deduplicates: one name per logical consumer (service + handler). Two consumers may each handle a message once. */
+  readonly consumer: string;
+}
+
+/** The handler's context inside the inbox: the `manager` of the transaction that also records the message id. */
+export interface InboxContext extends HandlerContext {
+  readonly manager: EntityManager;
+}
+
+export type InboxHandler<T = unknown> = (message: Envelope<T>, context: InboxContext) => Promise<void> | void;
+
+export interface InboxEvents {
+  /** A message id this consumer had already handled: the handler was skipped and the delivery is acked. */
+  duplicate: [message: Envelope];
+}
+
+const spec: ConfigSpec<InboxConfig> = {
+  dataSource: { rule: { kind: 'custom', expected: 'a TypeORM DataSource', check: (v) => typeof v === 'object' && v !== null && 'transaction' in v && 'options' in v } },
+  consumer: { rule: { kind: 'string' } },
+};
+
+/**
+ * Exactly one effect per message on top of at-least-once delivery. For each delivery it opens a transaction,
+ * inserts (consumer, message id) under a primary key, runs the handler with that transaction's
+ * `EntityManager`, and commits; only then does the transport ack or commit the offset. A redelivery finds
+ * the id and skips the handler. Two deliveries racing: the key decides, the loser waits and then skips.
+ * The handler's writes, the dedup mark and any `outbox.add(context.manager, …)` commit or roll back together.
+ */
+export class InboxDeduplicator {
+  readonly events = new EventEmitter<InboxEvents>();
+  private readonly config: InboxConfig;
+  private readonly insert: string;
+
+  constructor(config: InboxConfig) {
+    this.config = validateConfig('InboxDeduplicator', config, spec);
+    this.insert = insertStatement(this.config.dataSource.options.type);
+  }
+
+  /** Wraps an inbox handler into a transport handler. */
+  wrap<T = unknown>(handler: InboxHandler<T>): Handler<T> {
+    return async (message, context) => {
+      await this.config.dataSource.transaction(async (manager) => {
+        if (!(await this.record(manager, message.id))) {
+          this.events.emit('duplicate', message);
+          return;
+        }
+        await handler(message, { ...context, manager });
+      });
+    };
+  }
+
+  /** Removes marks older than `olderThanMs` (keep it well above the broker's redelivery window), `limit` at a time. */
+  async removeExpired(olderThanMs: number, limit = 1000): Promise<number> {
+    const type = this.config.dataSource.options.type;
+    const runner = this.config.dataSource.createQueryRunner();
+    try {
+      return await removeExpired(runner, type, this.config.consumer, olderThanMs, limit);
+    } finally {
+      await runner.release();
+    }
+  }
+
+  private async record(manager: EntityManager, messageId: string): Promise<boolean> {
+    try {
+      const result = await (manager.queryRunner as QueryRunner).query(this.insert, [this.config.consumer, messageId], true);
+      return (result.affected ?? 0) === 1;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (/rmq_inbox/.test(message) && /(does not exist|doesn't exist|no such table)/i.test(message)) {
+        throw new SchemaMissingError(`The inbox table ${INBOX_TABLE} does not exist. Add \`inboxMigrations\` (from 'reliable-mq/inbox') to your DataSource's migrations and run them (\`npx typeorm migration:run -d <your data source>\` or \`dataSource.runMigrations()\`).`, { cause: error });
+      }
+      throw error;
+    }
+  }
+}
+
+function insertStatement(driverType: string): string {
+  if (driverType === 'postgres') return `INSERT INTO ${INBOX_TABLE} (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`;
+  if (driverType === 'mysql' || driverType === 'mariadb') return `INSERT IGNORE INTO ${INBOX_TABLE} (consumer, message_id) VALUES (?, ?)`;
+  if (driverType === 'sqljs' || driverType === 'sqlite' || driverType === 'better-sqlite3') return `INSERT INTO ${INBOX_TABLE} (consumer, message_id) VALUES (?, ?) ON CONFLICT DO NOTHING`;
+  throw new ConfigError('InboxDeduplicator', [{ field: 'dataSource', expected: 'a postgres, mysql/mariadb or sqlite/sqljs DataSource', received: driverType }]);
+}
+
+async function removeExpired(runner: QueryRunner, driverType: string, consumer: string, olderThanMs: number, limit: number): Promise<number> {
+  let sql: string;
+  if (driverType === 'postgres') {
+    sql = `DELETE FROM ${INBOX_TABLE} WHERE ctid IN (SELECT ctid FROM ${INBOX_TABLE} WHERE consumer = $1 AND received_at < now() - ($2 * interval '1 millisecond') LIMIT $3)`;
+  } else if (driverType === 'mysql' || driverType === 'mariadb') {
+    sql = `DELETE FROM ${INBOX_TABLE} WHERE consumer = ? AND received_at < CURRENT_TIMESTAMP(3) - INTERVAL (? * 1000) MICROSECOND LIMIT ?`;
+  } else {
+    sql = `DELETE FROM ${INBOX_TABLE} WHERE rowid IN (SELECT rowid FROM ${INBOX_TABLE} WHERE consumer = ? AND received_at < strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (? / 1000.0) || ' seconds') LIMIT ?)`;
+  }
+  const result = await runner.query(sql, [consumer, olderThanMs, limit], true);
+  return result.affected ?? 0;
+}

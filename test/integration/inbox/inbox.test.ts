@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import { MemoryTransport } from '../../../src/adapters/memory/index.js';
+import { createEnvelope, type Envelope, type HandlerContext } from '../../../src/core/index.js';
+import { InboxDeduplicator, RedisInbox } from '../../../src/inbox/index.js';
+import { OutboxRelay, TransactionalOutbox } from '../../../src/outbox/index.js';
+import { waitFor } from '../../support/wait.js';
+import { databases } from '../outbox/databases.js';
+
+const context: HandlerContext = { topic: 't', group: 'g', signal: new AbortController().signal };
+
+for (const db of databases) {
+  describe(`idempotent inbox on ${db.name} (real database)`, function () {
+    this.timeout(30_000);
+    let dataSource: DataSource;
+
+    beforeEach(async () => {
+      dataSource = await db.open();
+      await dataSource.query(`CREATE TABLE effects (message_id varchar(255) NOT NULL, amount integer NOT NULL)`);
+    });
+    afterEach(async () => {
+      await db.drop(dataSource);
+    });
+
+    async function effects(): Promise<Map<string, number>> {
+      const rows = await dataSource.query<Array<{ message_id: string; n: number | string }>>('SELECT message_id, COUNT(*) AS n FROM effects GROUP BY message_id');
+      return new Map(rows.map((r) => [r.message_id, Number(r.n)]));
+    }
+
+    function insertEffect(): string {
+      return db.name === 'postgres' ? 'INSERT INTO effects (message_id, amount) VALUES ($1, $2)' : 'INSERT INTO effects (message_id, amount) VALUES (?, ?)';
+    }
+
+    it('every message delivered twice (memory duplicate injection) has exactly one effect', async () => {
+      const inbox = new InboxDeduplicator({ dataSource, consumer: 'billing' });
+      let duplicates = 0;
+      inbox.events.on('duplicate', () => (duplicates += 1));
+      const transport = new MemoryTransport({ duplicateDeliveries: true });
+      await transport.subscriber().subscribe(
+        'payments',
+        inbox.wrap<{ amount: number }>(async (m, { manager }) => {
+          await manager.query(insertEffect(), [m.id, m.payload.amount]);
+        }),
+        { group: 'billing' },
+      );
+      const publisher = transport.publisher();
+      const sent = await Promise.all(Array.from({ length: 50 }, (_, i) => publisher.publish('payments', { type: 'paid', payload: { amount: i } })));
+      await waitFor(() => duplicates === 50, 10_000, () => `${String(duplicates)} duplicates suppressed`);
+      const counts = await effects();
+      assert.equal(counts.size, 50);
+      for (const e of sent) assert.equal(counts.get(e.id), 1, `one effect for ${e.id}`);
+    });
+
+    it('a handler that throws leaves no mark and no effect: the redelivery has the one effect', async () => {
+      const inbox = new InboxDeduplicator({ dataSource, consumer: 'billing' });
+      const handler = inbox.wrap(async (m: Envelope, { manager }) => {
+        await manager.query(insertEffect(), [m.id, 1]);
+        if (m.attempt === 1) throw new Error('crash after the write, before commit');
+      });
+      const message = { ...createEnvelope({ type: 'paid', payload: {} }, 'application/json'), attempt: 1 };
+      await assert.rejects(Promise.resolve(handler(message, context)), /crash after the write/);
+      assert.equal((await effects()).size, 0);
+      await handler({ ...message, attempt: 2 }, context);
+      await handler({ ...message, attempt: 3 }, context);
+      assert.equal((await effects()).get(message.id), 1);
+    });
+
+    it('two consumers handed the same message at the same time: one effect', async function () {
+      if (db.name === 'sqljs') return this.skip(); // skip reason: sql.js has one connection, it cannot run two transactions at once
+      const inbox = new InboxDeduplicator({ dataSource, consumer: 'billing' });
+      const handler = inbox.wrap(async (m: Envelope, { manager }) => {
+        await manager.query(insertEffect(), [m.id, 1]);
+        await new Promise((r) => setTimeout(r, 50)); // hold the transaction open while the other one arrives
+      });
+      for (let i = 0; i < 10; i++) {
+        const message = { ...createEnvelope({ type: 'paid', payload: {} }, 'application/json'), attempt: 1 };
+        await Promise.all([handler(message, context), handler(message, context), handler(message, context)]);
+        assert.equal((await effects()).get(message.id), 1);
+      }
+    });
+
+    it('consume → database → publish in one transaction with the outbox', async () => {
+      const inbox = new InboxDeduplicator({ dataSource, consumer: 'shipping' });
+      const outbox = new TransactionalOutbox();
+      const handler = inbox.wrap(async (m: Envelope, { manager }) => {
+        await manager.query(insertEffect(), [m.id, 1]);
+        await outbox.add(manager, { topic: 'shipments', type: 'shipment.requested', payload: { order: m.id }, causationId: m.id });
+        if (m.attempt === 1) throw new Error('fails after both writes');
+      });
+      const message = { ...createEnvelope({ type: 'order.paid', payload: {} }, 'application/json'), attempt: 1 };
+      await assert.rejects(Promise.resolve(handler(message, context)));
+      const relay = new OutboxRelay({ dataSource, publisher: new MemoryTransport().publisher() });
+      assert.equal((await relay.stats()).pending, 0, 'the rolled-back attempt published nothing');
+      await handler({ ...message, attempt: 2 }, context);
+      await handler({ ...message, attempt: 3 }, context);
+      assert.equal((await effects()).get(message.id), 1);
+      assert.equal((await relay.stats()).pending, 1, 'exactly one outgoing message');
+    });
+
+    it('removes marks past the retention window', async () => {
+      const inbox = new InboxDeduplicator({ dataSource, consumer: 'billing' });
+      const handler = inbox.wrap(() => undefined);
+      await handler({ ...createEnvelope({ type: 'x', payload: 1 }, 'application/json'), attempt: 1 }, context);
+      assert.equal(await inbox.removeExpired(60_000), 0);
+      await new Promise((r) => setTimeout(r, 30));
+      assert.equal(await inbox.removeExpired(1), 1);
+    });
+  });
+}
+
+describe('RedisInbox (real Redis)', () => {
+  it('skips a seen id, and forgets the mark when the handler throws', async () => {
+    const redis = new Redis({ host: '127.0.0.1', port: Number(process.env['REDIS_PORT'] ?? 6379), lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    try {
+      const consumer = `it-${String(Date.now())}`;
+      const inbox = new RedisInbox({ redis, consumer, ttlMs: 60_000 });
+      let effects = 0;
+      let fail = true;
+      const handler = inbox.wrap(() => {
+        effects += 1;
+        if (fail) throw new Error('boom');
+      });
+      const message = { ...createEnvelope({ type: 'x', payload: 1 }, 'application/json'), attempt: 1 };
+      await assert.rejects(Promise.resolve(handler(message, context)), /boom/);
+      fail = false;
+      await handler(message, context);
+      await handler(message, context);
+      assert.equal(effects, 2, 'the failed attempt and the one successful effect; the third delivery skipped');
+      await redis.del(`rmq:inbox:${consumer}:${message.id}`);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
