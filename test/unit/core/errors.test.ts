@@ -7,7 +7,7 @@ import {
   ErrorCode,
   FatalError,
   MessageValidationError,
-  OutboxSchemaError,
+  SchemaMissingError,
   OutboxTransactionError,
   PoisonMessageError,
   PublishNackedError,
@@ -32,7 +32,7 @@ const cases: [ReliableMqError, string, string, boolean][] = [
   [new RetryableError('later'), 'RetryableError', 'RMQ_HANDLER_RETRYABLE', true],
   [new FatalError('never'), 'FatalError', 'RMQ_HANDLER_FATAL', false],
   [new DeliveryLimitExceededError(5), 'DeliveryLimitExceededError', 'RMQ_DELIVERY_LIMIT_EXCEEDED', false],
-  [new OutboxSchemaError('run the migration'), 'OutboxSchemaError', 'RMQ_OUTBOX_SCHEMA_MISSING', false],
+  [new SchemaMissingError('run the migration'), 'SchemaMissingError', 'RMQ_SCHEMA_MISSING', false],
   [new OutboxTransactionError(), 'OutboxTransactionError', 'RMQ_OUTBOX_NOT_IN_TRANSACTION', false],
 ];
 
