@@ -1,4 +1,4 @@
-export { KafkaTransport } from './kafka-transport.js';
+export { KafkaTransport, type KafkaEvents } from './kafka-transport.js';
 export { KafkaPublisher } from './kafka-publisher.js';
 export { KafkaSubscriber } from './kafka-subscriber.js';
 export { KafkaSubscription } from './kafka-subscription.js';

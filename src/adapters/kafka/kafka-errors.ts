@@ -18,10 +18,12 @@ const CONNECTION_ERRORS = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionC
 const TOO_LARGE = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE']);
 const REBALANCING = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 
-/** The innermost error: kafkajs wraps the last failure in `KafkaJSNumberOfRetriesExceeded`. */
+const WRAPPERS = new Set(['KafkaJSNumberOfRetriesExceeded', 'KafkaJSNonRetriableError']);
+
+/** The innermost error: kafkajs wraps the last failure in `KafkaJSNumberOfRetriesExceeded` or `KafkaJSNonRetriableError`. */
 function root(error: unknown): KafkaLikeError {
   let current = error as KafkaLikeError;
-  while (current.name === 'KafkaJSNumberOfRetriesExceeded' && current.cause) current = current.cause;
+  while (current.name !== undefined && WRAPPERS.has(current.name) && current.cause) current = current.cause;
   return current;
 }
 

@@ -11,6 +11,7 @@ import type { TopicRegistry } from './topic-registry.js';
 
 export interface KafkaSubscriberDeps {
   readonly driver: KafkaDriver;
+  readonly onFailure: (error: Error) => void;
   readonly topics: TopicRegistry;
   readonly deadLetters: KafkaPublisher;
   readonly serializer: MessageSerializer;
@@ -48,6 +49,7 @@ export class KafkaSubscriber implements Subscriber {
     });
     const subscription = new KafkaSubscription(topic, resolved.group, groupId, resolved, {
       consumer,
+      onFailure: this.deps.onFailure,
       pipeline: createDeliveryPipeline({ serializer, handler: handler as Handler, middleware: resolved.middleware }),
       deadLetters: this.deps.deadLetters,
       deadLetterTopic,

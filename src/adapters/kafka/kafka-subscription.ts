@@ -1,5 +1,7 @@
 import {
+  ConnectionLostError,
   DeliveryLimitExceededError,
+  describeError,
   Semaphore,
   deadLetterRecord,
   settlesWithin,
@@ -22,6 +24,8 @@ type Result = 'done' | 'abandoned';
 
 export interface KafkaSubscriptionDeps {
   readonly consumer: ConsumerDriver;
+  /** Where failures no caller awaits go (a consumer that kafkajs gave up on). */
+  readonly onFailure: (error: Error) => void;
   readonly pipeline: DeliveryPipeline;
   readonly deadLetters: KafkaPublisher;
   readonly deadLetterTopic: string;
@@ -57,6 +61,11 @@ export class KafkaSubscription implements Subscription {
     this.slots = new Semaphore(options.concurrency);
     deps.consumer.on(deps.consumer.events.GROUP_JOIN, () => {
       this.rebalance = undefined;
+    });
+    deps.consumer.on(deps.consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload as { error?: unknown; restart?: boolean };
+      const what = restart === false ? 'stopped for good' : 'crashed and restarts';
+      deps.onFailure(new ConnectionLostError(`Kafka consumer of ${this.topic} (${this.groupId}) ${what}: ${describeError(error)}`, { cause: error }));
     });
   }
 
@@ -185,7 +194,7 @@ export class KafkaSubscription implements Subscription {
       if (attempt >= this.deps.config.deliveryLimit) {
         return this.deadLetter(record, id, 'delivery-limit', new DeliveryLimitExceededError(attempt, outcome.error), attempt);
       }
-      if (!(await this.pause(attempt)) || this.state !== 'active') return 'abandoned';
+      if (!(await this.pause(attempt)) || !this.taking) return 'abandoned'; // closing or rebalancing: the next owner retries it
     }
   }
 

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { ConnectionLostError, MessageSerializer, type SerializerConfig } from '../../core/index.js';
 import { resolveKafkaConfig, type KafkaConfig, type ResolvedKafkaConfig } from './config.js';
 import type { AdminDriver, KafkaDriver } from './driver.js';
@@ -7,8 +8,15 @@ import { kafkajsDriver } from './kafkajs-driver.js';
 import { KafkaNaming } from './naming.js';
 import { TopicRegistry } from './topic-registry.js';
 
+/** Transport events; none is named `error`, so an unobserved one never crashes the process. */
+export interface KafkaEvents {
+  /** A failure no caller awaits, e.g. a consumer that crashed (kafkajs restarts it unless the error is final). */
+  failure: [error: Error];
+}
+
 /** Kafka through the core's ports: idempotent batching publishers, commit-after-processing subscribers. */
 export class KafkaTransport {
+  readonly events = new EventEmitter<KafkaEvents>();
   readonly config: ResolvedKafkaConfig;
   readonly serializer: MessageSerializer;
   private readonly publishers = new Set<KafkaPublisher>();
@@ -56,6 +64,7 @@ export class KafkaTransport {
   subscriber(options: { serializer?: SerializerConfig } = {}): KafkaSubscriber {
     const subscriber = new KafkaSubscriber({
       driver: this.driver,
+      onFailure: (error) => this.events.emit('failure', error),
       topics: this.topics,
       deadLetters: this.deadLetters,
       serializer: this.serializerFor(options.serializer),

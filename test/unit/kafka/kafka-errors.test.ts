@@ -22,6 +22,11 @@ describe('Kafka error mapping', () => {
     assert.equal(typed.cause, wrapped);
   });
 
+  it('looks through KafkaJSNonRetriableError to a connection failure', () => {
+    const wrapped = kafkaError('KafkaJSNonRetriableError', undefined, kafkaError('KafkaJSConnectionError'));
+    assert.ok(toPublishError(wrapped, ['orders'], 1000) instanceof ConnectionLostError);
+  });
+
   it('recognises a rebalance, also wrapped', () => {
     assert.ok(isRebalancing(kafkaError('KafkaJSProtocolError', 'REBALANCE_IN_PROGRESS')));
     assert.ok(isRebalancing(kafkaError('KafkaJSNumberOfRetriesExceeded', undefined, kafkaError('KafkaJSProtocolError', 'ILLEGAL_GENERATION'))));
