@@ -9,11 +9,12 @@
 import { asynchrony } from './scenes/asynchrony.js';
 import { decoupling } from './scenes/decoupling.js';
 import { peakShaving } from './scenes/peak-shaving.js';
+import { outboxAndInbox } from './scenes/outbox-inbox.js';
 import { poisonMessage } from './scenes/poison.js';
 import type { Checks } from './checks.js';
 import { ms } from './table.js';
 
-const scenes: ReadonlyArray<() => Promise<Checks>> = [decoupling, asynchrony, peakShaving, poisonMessage];
+const scenes: ReadonlyArray<() => Promise<Checks>> = [decoupling, asynchrony, peakShaving, poisonMessage, outboxAndInbox];
 
 // A safety net, not a timer the demo relies on: unref'd, it cannot keep the process alive, but if a
 // scene hangs or leaks a handle the demo fails loudly instead of hanging forever.
