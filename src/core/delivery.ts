@@ -30,22 +30,34 @@ export function createDeliveryPipeline(options: {
   return async (record, fallback, context) => {
     let envelope: Envelope;
     try {
-      const meta = fromWireRecord(record, fallback);
-      const payload = await options.serializer.decode(meta.type, meta.contentType, record.body);
-      envelope = { ...meta, payload };
+      envelope = await decodeRecord(options.serializer, record, fallback);
     } catch (error) {
-      if (error instanceof PoisonMessageError) return { action: 'dead-letter', reason: error.reason, error };
-      return { action: 'requeue', error }; // a codec or validator that broke (not the message): retry, bounded by the delivery limit
+      return classifyFailure(error);
     }
     try {
       await chain(envelope, context);
       return { action: 'ack', envelope };
     } catch (error) {
-      if (error instanceof PoisonMessageError) return { action: 'dead-letter', reason: error.reason, error };
-      if (isFatal(error)) return { action: 'dead-letter', reason: 'handler-fatal', error };
-      return { action: 'requeue', error };
+      return classifyFailure(error);
     }
   };
+}
+
+/** A record as an envelope with its decoded payload; throws `PoisonMessageError` when it cannot be read. */
+export async function decodeRecord(serializer: MessageSerializer, record: WireRecord, fallback: WireFallback): Promise<Envelope> {
+  const meta = fromWireRecord(record, fallback);
+  const payload = await serializer.decode(meta.type, meta.contentType, record.body);
+  return { ...meta, payload };
+}
+
+/**
+ * What a failure means for the message: poison and fatal errors dead-letter it at once; anything else
+ * (including a codec or validator that broke, which is not the message's fault) redelivers it.
+ */
+export function classifyFailure(error: unknown): Exclude<DeliveryOutcome, { action: 'ack' }> {
+  if (error instanceof PoisonMessageError) return { action: 'dead-letter', reason: error.reason, error };
+  if (isFatal(error)) return { action: 'dead-letter', reason: 'handler-fatal', error };
+  return { action: 'requeue', error };
 }
 
 /** Retrying cannot help: the handler said so (`FatalError`), or it built an invalid message (deterministic). */

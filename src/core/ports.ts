@@ -31,6 +31,12 @@ export interface HandlerContext {
  */
 export type Handler<T = unknown> = (message: Envelope<T>, context: HandlerContext) => Promise<void> | void;
 
+/**
+ * Processes messages in groups (Kafka batch mode): resolving settles all of them; throwing retries the
+ * group, then each message alone, so one failing message is dead-lettered without its neighbours.
+ */
+export type BatchHandler<T = unknown> = (messages: ReadonlyArray<Envelope<T>>, context: HandlerContext) => Promise<void> | void;
+
 /** Wraps a handler: retry, deduplication, tracing, logging and timeouts plug in here. */
 export type Middleware = (next: Handler) => Handler;
 

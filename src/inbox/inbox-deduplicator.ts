@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
-import { ConfigError, SchemaMissingError, validateConfig, type ConfigSpec, type Envelope, type Handler, type HandlerContext } from '../core/index.js';
+import { ConfigError, SchemaMissingError, validateConfig, type BatchHandler, type ConfigSpec, type Envelope, type Handler, type HandlerContext } from '../core/index.js';
 import { INBOX_TABLE } from './schema.js';
 
 export interface InboxConfig {
@@ -15,6 +15,8 @@ export interface InboxContext extends HandlerContext {
 }
 
 export type InboxHandler<T = unknown> = (message: Envelope<T>, context: InboxContext) => Promise<void> | void;
+
+export type InboxBatchHandler<T = unknown> = (messages: ReadonlyArray<Envelope<T>>, context: InboxContext) => Promise<void> | void;
 
 export interface InboxEvents {
   /** A message id this consumer had already handled: the handler was skipped and the delivery is acked. */
@@ -52,6 +54,24 @@ export class InboxDeduplicator {
           return;
         }
         await handler(message, { ...context, manager });
+      });
+    };
+  }
+
+  /**
+   * Batch mode (Kafka `subscribeBatch`): one transaction for a whole group — the marks of every message and
+   * the handler's work for the ones not seen before — committed before the offsets. Fewer commits, the
+   * same one effect per message id.
+   */
+  wrapBatch<T = unknown>(handler: InboxBatchHandler<T>): BatchHandler<T> {
+    return async (messages, context) => {
+      await this.config.dataSource.transaction(async (manager) => {
+        const fresh: Array<Envelope<T>> = [];
+        for (const message of messages) {
+          if (await this.record(manager, message.id)) fresh.push(message);
+          else this.events.emit('duplicate', message);
+        }
+        if (fresh.length > 0) await handler(fresh, { ...context, manager });
       });
     };
   }

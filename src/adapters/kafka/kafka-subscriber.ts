@@ -1,6 +1,13 @@
-import { ClosedError, createDeliveryPipeline,
+import {
+  ClosedError,
+  createDeliveryPipeline,
   requireHandler,
-  requireTopic, type Handler, type MessageSerializer, type Subscriber } from '../../core/index.js';
+  requireTopic,
+  type BatchHandler,
+  type Handler,
+  type MessageSerializer,
+  type Subscriber,
+} from '../../core/index.js';
 import type { ResolvedKafkaConfig } from './config.js';
 import type { KafkaDriver } from './driver.js';
 import type { KafkaPublisher } from './kafka-publisher.js';
@@ -29,6 +36,21 @@ export class KafkaSubscriber implements Subscriber {
    * member has its partitions. A new group starts at the earliest retained offset (`consumer.fromBeginning`).
    */
   async subscribe<T = unknown>(topic: string, handler: Handler<T>, options: KafkaSubscribeOptions): Promise<KafkaSubscription> {
+    return this.start(topic, handler as Handler, undefined, options);
+  }
+
+  /**
+   * Batch mode: the handler gets up to `maxBatchSize` consecutive messages of a partition at once (middleware
+   * does not apply). Resolving settles them all and commits their offsets; throwing retries the group once,
+   * then handles each message alone (retries, then dead letter). For the inbox's batch mode.
+   */
+  async subscribeBatch<T = unknown>(topic: string, handler: BatchHandler<T>, options: KafkaSubscribeOptions): Promise<KafkaSubscription> {
+    requireHandler(handler);
+    const batch = handler as BatchHandler;
+    return this.start(topic, (message, context) => batch([message], context), batch, options);
+  }
+
+  private async start(topic: string, handler: Handler, batch: BatchHandler | undefined, options: KafkaSubscribeOptions): Promise<KafkaSubscription> {
     if (this.closed) throw new ClosedError('KafkaSubscriber');
     requireTopic(topic);
     requireHandler(handler);
@@ -48,9 +70,10 @@ export class KafkaSubscriber implements Subscriber {
       allowAutoTopicCreation: false,
     });
     const subscription = new KafkaSubscription(topic, resolved.group, groupId, resolved, {
+      ...(batch ? { batch: { handler: batch, serializer, maxBatchSize: resolved.maxBatchSize } } : {}),
       consumer,
       onFailure: this.deps.onFailure,
-      pipeline: createDeliveryPipeline({ serializer, handler: handler as Handler, middleware: resolved.middleware }),
+      pipeline: createDeliveryPipeline({ serializer, handler, middleware: batch ? [] : resolved.middleware }),
       deadLetters: this.deps.deadLetters,
       deadLetterTopic,
       defaultContentType: serializer.defaultContentType,

@@ -1,12 +1,16 @@
 import {
   ConnectionLostError,
   DeliveryLimitExceededError,
+  decodeRecord,
   describeError,
   Semaphore,
   deadLetterRecord,
   settlesWithin,
+  type BatchHandler,
   type DeadLetterReason,
   type DeliveryPipeline,
+  type Envelope,
+  type MessageSerializer,
   type Subscription,
   type WireRecord,
 } from '../../core/index.js';
@@ -22,7 +26,15 @@ import type { ResolvedKafkaSubscribeOptions } from './subscribe-options.js';
 type State = 'active' | 'closing' | 'closed' | 'crashed';
 type Result = 'done' | 'abandoned';
 
+/** Batch mode: one handler call per group of consecutive messages of a partition. */
+export interface BatchMode {
+  readonly handler: BatchHandler;
+  readonly serializer: MessageSerializer;
+  readonly maxBatchSize: number;
+}
+
 export interface KafkaSubscriptionDeps {
+  readonly batch?: BatchMode;
   readonly consumer: ConsumerDriver;
   /** Where failures no caller awaits go (a consumer that kafkajs gave up on). */
   readonly onFailure: (error: Error) => void;
@@ -132,6 +144,7 @@ export class KafkaSubscription implements Subscription {
 
   private async onBatch(payload: BatchPayload): Promise<void> {
     this.heartbeat = () => payload.heartbeat();
+    if (this.deps.batch) return this.onBatchGrouped(payload, this.deps.batch);
     const { topic, partition, messages } = payload.batch;
     const watermark = new OffsetWatermark();
     const lanes = new KeyLanes(this.options.orderBy === 'key' ? Math.min(this.options.concurrency, this.options.prefetch) : 1);
@@ -161,6 +174,65 @@ export class KafkaSubscription implements Subscription {
     if (this.crashed()) return;
     await commit();
     if (this.rebalance !== undefined && this.state === 'active') throw this.rebalance; // kafkajs rejoins the group
+  }
+
+  /** Batch mode: groups of up to `maxBatchSize` consecutive messages, each group committed once it is done. */
+  private async onBatchGrouped(payload: BatchPayload, mode: BatchMode): Promise<void> {
+    const { topic, partition, messages } = payload.batch;
+    const watermark = new OffsetWatermark();
+    for (let start = 0; start < messages.length; start += mode.maxBatchSize) {
+      if (!this.taking || !payload.isRunning() || payload.isStale()) break;
+      const chunk = messages.slice(start, start + mode.maxBatchSize);
+      for (const message of chunk) watermark.add(message.offset);
+      if (!(await this.slots.acquire(this.abort.signal))) return;
+      let done: boolean;
+      try {
+        done = await this.processGroup(topic, partition, chunk, mode);
+      } finally {
+        this.slots.release();
+      }
+      if (this.crashed() || !done) break;
+      for (const message of chunk) watermark.complete(message.offset);
+      await this.commit(payload, watermark);
+    }
+    if (this.crashed()) return;
+    await this.commit(payload, watermark);
+    if (this.rebalance !== undefined && this.state === 'active') throw this.rebalance;
+  }
+
+  /**
+   * Hands the decodable messages to the batch handler together (twice at most); if that fails, each message
+   * goes alone through the per-message path (retries, then dead letter), so one bad message cannot sink
+   * the group. Undecodable messages take the per-message path at once. False when the member stopped first.
+   */
+  private async processGroup(topic: string, partition: number, chunk: KafkaMessage[], mode: BatchMode): Promise<boolean> {
+    const decoded: Array<{ message: KafkaMessage; envelope: Envelope }> = [];
+    const alone: KafkaMessage[] = [];
+    for (const message of chunk) {
+      try {
+        const fallback = { id: KafkaNaming.positionId(topic, partition, message.offset), attempt: 1, defaultContentType: this.deps.defaultContentType };
+        decoded.push({ message, envelope: await decodeRecord(mode.serializer, fromKafka(message), fallback) });
+      } catch {
+        alone.push(message);
+      }
+    }
+    const context = { topic: this.topic, group: this.group, signal: this.abort.signal };
+    for (let attempt = 1; decoded.length > 0; attempt++) {
+      try {
+        await mode.handler(decoded.map((d) => ({ ...d.envelope, attempt })), context);
+        break;
+      } catch {
+        if (this.crashed()) return false;
+        if (attempt >= 2) {
+          alone.push(...decoded.map((d) => d.message));
+          break;
+        }
+        if (!(await this.pause(attempt)) || !this.taking) return false;
+      }
+    }
+    alone.sort((a, b) => (BigInt(a.offset) < BigInt(b.offset) ? -1 : 1));
+    for (const message of alone) if ((await this.process(topic, partition, message)) === 'abandoned') return false;
+    return true;
   }
 
   /** Commits the watermark and moves the fetch position to it; unfinished messages are fetched again. */

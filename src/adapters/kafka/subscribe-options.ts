@@ -9,11 +9,14 @@ export interface KafkaSubscribeOptions extends SubscribeOptions {
    * messages of one key in order; the committed offset still never passes an unfinished message.
    */
   readonly orderBy?: 'partition' | 'key';
+  /** `subscribeBatch` only: messages handed to the batch handler at once, at most. Default 500. */
+  readonly maxBatchSize?: number;
 }
 
 interface KafkaOnlyOptions {
   readonly groupId: string | undefined;
   readonly orderBy: 'partition' | 'key';
+  readonly maxBatchSize: number;
 }
 
 export type ResolvedKafkaSubscribeOptions = ResolvedSubscribeOptions & KafkaOnlyOptions;
@@ -21,6 +24,7 @@ export type ResolvedKafkaSubscribeOptions = ResolvedSubscribeOptions & KafkaOnly
 const extra: ConfigSpec<KafkaOnlyOptions> = {
   groupId: { rule: { kind: 'string' }, optional: true },
   orderBy: { rule: { kind: 'string', oneOf: ['partition', 'key'] }, default: 'partition' },
+  maxBatchSize: { rule: { kind: 'integer', min: 1, max: 10_000 }, default: 500 },
 };
 
 export function resolveKafkaSubscribeOptions(options: unknown): ResolvedKafkaSubscribeOptions {
