@@ -9,7 +9,7 @@ function brokers(): string[] {
 
 runTransportConformance(
   'kafka',
-  { orderPerKeyWithConcurrency: true, newGroupReceivesOldMessages: true, balancesGroupMembers: false, deliveryLimit: 5, attemptSurvivesConsumerLoss: false, timeoutMs: 20_000 },
+  { orderPerKeyWithConcurrency: true, newGroupReceivesOldMessages: true, balancesGroupMembers: false, deliveryLimit: 5, attemptSurvivesConsumerLoss: false, timeoutMs: 30_000 },
   async () => {
     const transport = await KafkaTransport.connect({
       brokers: brokers(),
