@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   ConnectionLostError,
   DeliveryLimitExceededError,
@@ -56,7 +57,7 @@ export class KafkaSubscription implements Subscription {
   private state: State = 'active';
   /** Set when the coordinator announced a rebalance: finish, commit, then hand it to kafkajs so it rejoins. */
   private rebalance: Error | undefined;
-  private readonly abort = new AbortController();
+  private readonly abort = abortController();
   private readonly slots: Semaphore;
   private readonly batches = new Set<Promise<void>>();
   private heartbeat: (() => Promise<void>) | undefined;
@@ -332,4 +333,11 @@ class KeyLanes {
   async drain(): Promise<void> {
     await Promise.all(this.running);
   }
+}
+
+/** Every waiting handler slot listens to this signal: more than the default ten listeners is expected. */
+function abortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

@@ -1,0 +1,132 @@
+// faults.md row 7: a consumer behind the PostgreSQL inbox killed with kill -9 at random points, several rounds, then a
+// final consumer drains the rest. Pass: every message eventually acked, exactly one effect per id. The business table
+// has no unique key, so only the inbox can keep a redelivered message from writing a second row.
+// The consumer is slowed in both crash windows so the kills land there: inside the inbox transaction after the effect
+// insert (killed before the commit: must roll back), and after the commit before the ack / offset commit (the
+// redelivery must be suppressed by the inbox).
+import assert from 'node:assert/strict';
+import type { DataSource } from 'typeorm';
+import {
+  distinctEffects,
+  effectCounts,
+  kafkaRig,
+  kill,
+  openSchema,
+  quiet,
+  rabbitRig,
+  sleep,
+  startConsumer,
+  stopGracefully,
+  waitFor,
+  type ConsumerProcess,
+  type Rig,
+} from './support.js';
+
+const TOTAL = Number(process.env['INBOX_FAULT_TOTAL'] ?? 10_000);
+const ROUNDS = 5;
+const GROUP = 'g';
+const CONSUMER = 'billing';
+/** Both crash windows held open a little on every message while rounds are killed. */
+const SLOW = { SLOW_BEFORE_COMMIT_MS: '10', SLOW_AFTER_COMMIT_MS: '25', CONCURRENCY: '16', PREFETCH: '50' };
+const FINAL = { CONCURRENCY: '8', PREFETCH: '50' };
+
+function killRounds(makeRig: (label: string) => Promise<Rig>, name: string): void {
+  describe(`fault: inbox consumer on ${name} killed with kill -9 in ${String(ROUNDS)} rounds (faults.md row 7)`, function () {
+    this.timeout(150_000);
+    const procs: ConsumerProcess[] = [];
+    let rig: Rig | undefined;
+    let db: { dataSource: DataSource; schema: string; drop: () => Promise<void> } | undefined;
+
+    after(async () => {
+      for (const p of procs) await kill(p);
+      await rig?.cleanup([GROUP]);
+      await db?.drop();
+    });
+
+    it(`${String(TOTAL)} messages: all acked in the end, exactly one effect per id`, async () => {
+      const t0 = Date.now();
+      db = await openSchema();
+      const { dataSource, schema } = db;
+      rig = await makeRig('kill');
+      await rig.prepare([GROUP]);
+      const sent = await rig.publish(TOTAL);
+      const publishMs = Date.now() - t0;
+      const args = [rig.kind, rig.address, rig.topic, GROUP, schema, CONSUMER];
+      const doneAnywhere = (): number => new Set(procs.flatMap((p) => [...p.done])).size;
+
+      const rounds: string[] = [];
+      for (let round = 1; round <= ROUNDS && doneAnywhere() < TOTAL; round++) {
+        const target = 500 + Math.floor(Math.random() * 2001);
+        const proc = startConsumer(`round ${String(round)}`, args, SLOW);
+        procs.push(proc);
+        await proc.ready;
+        await waitFor(() => proc.doneLines >= target || doneAnywhere() >= TOTAL, 90_000, () => `round ${String(round)}: ${String(proc.doneLines)} of ${String(target)} done`);
+        await sleep(Math.random() * 15);
+        await kill(proc);
+        const open = [...proc.started].filter((id) => !proc.done.has(id)).length;
+        const committing = [...proc.done].filter((id) => !proc.returned.has(id)).length;
+        rounds.push(`r${String(round)}: target ${String(target)}, done ${String(proc.doneLines)}, dup ${String(proc.dups.length)}, at the kill ${String(open)} in a transaction + ${String(committing)} committed, not returned`);
+      }
+      const killed = [...procs];
+
+      const final = startConsumer('final', args, FINAL);
+      procs.push(final);
+      await final.ready;
+      const deadline = Date.now() + 120_000;
+      while ((await distinctEffects(dataSource)) < TOTAL && Date.now() < deadline) await sleep(300);
+      await quiet([final], 1500, 60_000); // redelivered duplicates drained too
+      await stopGracefully(final);
+      const unacked = await rig.unacked(GROUP);
+
+      // The oracle.
+      const counts = await effectCounts(dataSource);
+      const sentIds = new Set(sent);
+      const missing = sent.filter((id) => !counts.has(id));
+      const twice = [...counts].filter(([, n]) => n > 1);
+      const unexpected = [...counts.keys()].filter((id) => !sentIds.has(id));
+      const rows = [...counts.values()].reduce((a, b) => a + b, 0);
+      const [marks] = await dataSource.query<Array<{ n: string }>>('SELECT COUNT(*) AS n FROM rmq_inbox WHERE consumer = $1', [CONSUMER]);
+
+      // What happened: deliveries per process, which ids more than one process saw, and the two crash windows.
+      const delivered = procs.reduce((a, p) => a + p.doneLines, 0);
+      const suppressed = procs.reduce((a, p) => a + p.dups.length, 0);
+      const seenIn = new Map<string, number>();
+      for (const p of procs) for (const id of new Set([...p.started, ...p.done, ...p.dups.map((d) => d.id)])) seenIn.set(id, (seenIn.get(id) ?? 0) + 1);
+      const redelivered = [...seenIn.values()].filter((n) => n > 1).length;
+      let beforeCommit = 0;
+      let beforeCommitRedone = 0;
+      let afterCommit = 0;
+      killed.forEach((p, i) => {
+        const later = procs.slice(i + 1);
+        const laterDups = new Set(later.flatMap((q) => q.dups.map((d) => d.id)));
+        const laterDone = new Set(later.flatMap((q) => [...q.done]));
+        for (const id of p.started) {
+          if (p.done.has(id)) {
+            if (laterDups.has(id)) afterCommit += 1;
+          } else {
+            beforeCommit += 1;
+            if (laterDone.has(id)) beforeCommitRedone += 1;
+          }
+        }
+      });
+      console.log(
+        `      ${name}: ${String(TOTAL)} published in ${String(publishMs)} ms; ${rounds.join('; ')}; final: done ${String(final.doneLines)}, dup ${String(final.dups.length)}\n` +
+          `      delivered (done lines) ${String(delivered)}, redelivered (ids seen by >1 process) ${String(redelivered)}, suppressed duplicates (dup lines) ${String(suppressed)}, ` +
+          `effects ${String(rows)} rows / ${String(counts.size)} ids, inbox marks ${String(marks?.n)}; killed before commit ${String(beforeCommit)} (${String(beforeCommitRedone)} redone elsewhere), ` +
+          `killed after commit before ack ${String(afterCommit)} (then suppressed); missing ${String(missing.length)}, twice ${String(twice.length)}, unexpected ${String(unexpected.length)}, ` +
+          `unacked ${unacked ?? 'none'}; ${String(Date.now() - t0)} ms`,
+      );
+      assert.deepEqual(twice.slice(0, 10), [], 'ids with more than one effect row');
+      assert.deepEqual(missing.slice(0, 10), [], 'published ids without an effect');
+      assert.deepEqual(unexpected.slice(0, 10), [], 'effects of ids never published');
+      assert.equal(rows, TOTAL);
+      assert.equal(Number(marks?.n), TOTAL, 'one inbox mark per id');
+      assert.equal(unacked, undefined, 'every message acked in the end');
+      assert.ok(beforeCommit > 0, 'some kills landed inside the inbox transaction');
+      assert.ok(afterCommit > 0, 'some kills landed between the commit and the ack: their redeliveries hit the inbox');
+    });
+  });
+}
+
+killRounds(rabbitRig, 'RabbitMQ');
+killRounds(kafkaRig, 'Kafka');

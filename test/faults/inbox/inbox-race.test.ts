@@ -1,0 +1,92 @@
+// Two consumer processes handed the same message at the same time: every message is published once to a topic with two
+// groups (RabbitMQ: two queues; Kafka: two consumer groups), one process per group, both behind the same inbox consumer
+// name. Each handler holds its transaction open a little after the insert, so the two deliveries of an id overlap: the
+// inbox key must let one commit its effect and make the other skip. Pass: exactly one effect per id, every delivery in
+// both groups acked. The business table has no unique key.
+import assert from 'node:assert/strict';
+import type { DataSource } from 'typeorm';
+import {
+  distinctEffects,
+  effectCounts,
+  kafkaRig,
+  kill,
+  openSchema,
+  quiet,
+  rabbitRig,
+  sleep,
+  startConsumer,
+  stopGracefully,
+  type ConsumerProcess,
+  type Rig,
+} from './support.js';
+
+const TOTAL = Number(process.env['INBOX_RACE_TOTAL'] ?? 1000);
+const GROUPS = ['a', 'b'];
+const CONSUMER = 'billing';
+const ENV = { SLOW_BEFORE_COMMIT_MS: '15', CONCURRENCY: '8', PREFETCH: '20' };
+
+function race(makeRig: (label: string) => Promise<Rig>, name: string): void {
+  describe(`fault: two ${name} consumer processes race on the same message behind one inbox`, function () {
+    this.timeout(120_000);
+    const procs: ConsumerProcess[] = [];
+    let rig: Rig | undefined;
+    let db: { dataSource: DataSource; schema: string; drop: () => Promise<void> } | undefined;
+
+    after(async () => {
+      for (const p of procs) await kill(p);
+      await rig?.cleanup(GROUPS);
+      await db?.drop();
+    });
+
+    it(`${String(TOTAL)} messages, each delivered to both: exactly one effect per id`, async () => {
+      const t0 = Date.now();
+      db = await openSchema();
+      const { dataSource, schema } = db;
+      const current = await makeRig('race');
+      rig = current;
+      await current.prepare(GROUPS);
+      const args = (group: string): string[] => [current.kind, current.address, current.topic, group, schema, CONSUMER];
+      for (const group of GROUPS) procs.push(startConsumer(group, args(group), ENV));
+      await Promise.all(procs.map((p) => p.ready));
+      const sent = await current.publish(TOTAL); // both already consuming: the two copies of an id arrive together
+
+      const deadline = Date.now() + 90_000;
+      const handled = (): number => procs.reduce((a, p) => a + p.started.size + p.dups.length, 0);
+      while (((await distinctEffects(dataSource)) < TOTAL || handled() < 2 * TOTAL) && Date.now() < deadline) await sleep(300);
+      await quiet(procs, 1500, 30_000);
+      for (const p of procs) await stopGracefully(p);
+      const unacked = (await Promise.all(GROUPS.map((g) => current.unacked(g)))).filter((u) => u !== undefined);
+
+      const counts = await effectCounts(dataSource);
+      const sentIds = new Set(sent);
+      const missing = sent.filter((id) => !counts.has(id));
+      const twice = [...counts].filter(([, n]) => n > 1);
+      const unexpected = [...counts.keys()].filter((id) => !sentIds.has(id));
+      const rows = [...counts.values()].reduce((a, b) => a + b, 0);
+      // A race: the losing delivery began before the winner's transaction had committed, so it waited on the inbox key.
+      const committedAt = new Map<string, number>();
+      for (const p of procs) for (const id of p.started) committedAt.set(id, p.doneAt.get(id) ?? Number.NaN);
+      const dups = procs.flatMap((p) => p.dups);
+      const raced = dups.filter((d) => d.beganAt < (committedAt.get(d.id) ?? 0));
+      const waited = raced.map((d) => d.waitedMs).sort((x, y) => x - y);
+      const wins = procs.map((p) => `${p.label} ${String(p.started.size)}`).join(', ');
+      console.log(
+        `      ${name}: ${String(TOTAL)} messages × ${String(GROUPS.length)} groups; handler runs ${wins}; suppressed duplicates ${String(dups.length)}, ` +
+          `of which raced (began before the winner committed) ${String(raced.length)}, waited median ${String(waited[Math.floor(waited.length / 2)] ?? 0)} ms; ` +
+          `effects ${String(rows)} rows / ${String(counts.size)} ids; missing ${String(missing.length)}, twice ${String(twice.length)}, unexpected ${String(unexpected.length)}, ` +
+          `unacked ${unacked.length === 0 ? 'none' : unacked.join('; ')}; ${String(Date.now() - t0)} ms`,
+      );
+      assert.deepEqual(twice.slice(0, 10), [], 'ids with more than one effect row');
+      assert.deepEqual(missing.slice(0, 10), [], 'published ids without an effect');
+      assert.deepEqual(unexpected, []);
+      assert.equal(rows, TOTAL);
+      assert.equal(procs.reduce((a, p) => a + p.started.size, 0), TOTAL, 'one handler run per id across both processes (nothing rolled back)');
+      assert.equal(dups.length, TOTAL, 'the other delivery of every id was suppressed');
+      assert.deepEqual(unacked, [], 'every delivery in both groups acked');
+      assert.ok(raced.length > 0, 'some deliveries of one id overlapped');
+    });
+  });
+}
+
+race(rabbitRig, 'RabbitMQ');
+race(kafkaRig, 'Kafka');

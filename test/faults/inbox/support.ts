@@ -1,0 +1,228 @@
+/**
+ * Helpers for the inbox fault tests: a private PostgreSQL schema with the inbox and a business table without any unique
+ * key, consumer processes (inbox-consumer-process.ts) whose output lines are collected, and one rig per transport that
+ * publishes, tells whether a group has acked everything, and cleans up.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import amqplib from 'amqplib';
+import type { Admin } from 'kafkajs';
+import type { DataSource } from 'typeorm';
+import { KafkaTransport } from '../../../src/adapters/kafka/index.js';
+import { RabbitMqTransport } from '../../../src/adapters/rabbitmq/index.js';
+import { databases, type Database } from '../../integration/outbox/databases.js';
+import { committedOffsets, endOffsets, rawAdmin, uniqueTopic } from '../../support/kafka-faults.js';
+import { kafkaBrokers } from '../../support/kafka.js';
+import { deleteEntities } from '../../support/rabbitmq-admin.js';
+import { rabbitUrl } from '../../support/rabbitmq.js';
+import { sleep, waitFor } from '../../support/wait.js';
+
+const PROCESS = fileURLToPath(new URL('./inbox-consumer-process.ts', import.meta.url));
+function pg(): Database {
+  const found = databases.find((d) => d.name === 'postgres');
+  if (!found) throw new Error('no postgres database helper');
+  return found;
+}
+
+/** A fresh schema with the outbox + inbox migrations and `effects` (message_id, pid) — deliberately no primary or unique key. */
+export async function openSchema(): Promise<{ dataSource: DataSource; schema: string; drop: () => Promise<void> }> {
+  const postgres = pg();
+  const dataSource = await postgres.open();
+  await dataSource.query('CREATE TABLE effects (message_id varchar(255) NOT NULL, pid integer NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())');
+  return { dataSource, schema: (dataSource.options as { schema: string }).schema, drop: () => postgres.drop(dataSource) };
+}
+
+/** Rows of `effects` per message id. */
+export async function effectCounts(dataSource: DataSource): Promise<Map<string, number>> {
+  const rows = await dataSource.query<Array<{ message_id: string; n: string }>>('SELECT message_id, COUNT(*) AS n FROM effects GROUP BY message_id');
+  return new Map(rows.map((r) => [r.message_id, Number(r.n)]));
+}
+
+export async function distinctEffects(dataSource: DataSource): Promise<number> {
+  const [row] = await dataSource.query<Array<{ n: string }>>('SELECT COUNT(DISTINCT message_id) AS n FROM effects');
+  return Number(row?.n ?? 0);
+}
+
+/** One consumer process and what it printed. */
+export interface ConsumerProcess {
+  readonly child: ChildProcess;
+  readonly label: string;
+  readonly started: Set<string>;
+  readonly done: Set<string>;
+  /** Ids whose handler returned (the ack or offset commit follows). */
+  readonly returned: Set<string>;
+  /** Lines `done`, counted (a set would hide a second `done` of one id in one process). */
+  doneLines: number;
+  /** When each id's `done` line was printed here (the last one). */
+  readonly doneAt: Map<string, number>;
+  readonly dups: Array<{ id: string; waitedMs: number; beganAt: number }>;
+  /** Time of the last line of any kind (quiescence). */
+  lastLine: number;
+  readonly ready: Promise<void>;
+  /** Resolves once the process exited and its stdout was read to the end. */
+  readonly finished: Promise<void>;
+  closed: boolean;
+}
+
+export function startConsumer(label: string, args: readonly string[], env: Record<string, string>): ConsumerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', PROCESS, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  let markReady: () => void = () => undefined;
+  let failReady: (error: Error) => void = () => undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    failReady = reject;
+  });
+  ready.catch(() => undefined); // observed where awaited
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      failReady(new Error(`consumer ${label} exited before ready: ${String(code ?? signal)}`));
+      resolve();
+    });
+  });
+  const proc: ConsumerProcess = {
+    child,
+    label,
+    started: new Set(),
+    done: new Set(),
+    returned: new Set(),
+    doneAt: new Map(),
+    doneLines: 0,
+    dups: [],
+    lastLine: Date.now(),
+    ready,
+    finished: Promise.resolve(),
+    closed: false,
+  };
+  const eof = new Promise<void>((resolve) => {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on('close', resolve);
+    lines.on('line', (line) => {
+      proc.lastLine = Date.now();
+      const [word, id, a, b] = line.split(' ');
+      if (word === 'ready') markReady();
+      else if (word === 'closed') proc.closed = true;
+      else if (!id) return;
+      else if (word === 'start') proc.started.add(id);
+      else if (word === 'done') {
+        proc.done.add(id);
+        proc.doneAt.set(id, Number(a));
+        proc.doneLines += 1;
+      } else if (word === 'ret') proc.returned.add(id);
+      else if (word === 'dup') proc.dups.push({ id, waitedMs: Number(a), beganAt: Number(b) });
+    });
+  });
+  (proc as { finished: Promise<void> }).finished = Promise.all([exited, eof]).then(() => undefined);
+  return proc;
+}
+
+export async function kill(proc: ConsumerProcess): Promise<void> {
+  if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+  await proc.finished;
+}
+
+/** SIGTERM: the process closes its transport gracefully (running handlers finish and are acked) and prints `closed`. */
+export async function stopGracefully(proc: ConsumerProcess, timeoutMs = 60_000): Promise<void> {
+  proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
+  await proc.finished;
+  clearTimeout(timer);
+  if (!proc.closed) throw new Error(`consumer ${proc.label} did not close gracefully (exit ${String(proc.child.exitCode ?? proc.child.signalCode)})`);
+}
+
+/** Waits until no process printed anything for `quietMs`. */
+export async function quiet(procs: readonly ConsumerProcess[], quietMs: number, timeoutMs: number): Promise<void> {
+  await waitFor(() => procs.every((p) => Date.now() - p.lastLine >= quietMs), timeoutMs, () => `consumers still busy after ${String(timeoutMs)} ms`);
+}
+
+/** A transport under test, as the parent process sees it. */
+export interface Rig {
+  readonly name: 'RabbitMQ' | 'Kafka';
+  readonly kind: 'rabbitmq' | 'kafka';
+  readonly address: string;
+  readonly topic: string;
+  /** Creates the topic and the groups' queues (RabbitMQ) so nothing published is missed. */
+  prepare(groups: readonly string[]): Promise<void>;
+  /** Publishes `count` messages concurrently; the ids in order. */
+  publish(count: number): Promise<string[]>;
+  /** Undefined when `group` has acked (committed) every message, else what is left. */
+  unacked(group: string): Promise<string | undefined>;
+  cleanup(groups: readonly string[]): Promise<void>;
+}
+
+async function publishAll(publish: (i: number) => Promise<{ id: string }>, count: number): Promise<string[]> {
+  const sent = await Promise.all(Array.from({ length: count }, (_, i) => publish(i)));
+  return sent.map((e) => e.id);
+}
+
+export async function rabbitRig(label: string): Promise<Rig> {
+  const url = rabbitUrl();
+  const topic = uniqueTopic(`inbox-${label}`);
+  const transport = await RabbitMqTransport.connect({ url, connectionName: `fault-${topic}` });
+  return {
+    name: 'RabbitMQ',
+    kind: 'rabbitmq',
+    address: url,
+    topic,
+    async prepare(groups) {
+      for (const group of groups) await (await transport.subscriber().subscribe(topic, () => undefined, { group })).close();
+    },
+    async publish(count) {
+      const publisher = await transport.publisher();
+      return publishAll((i) => publisher.publish(topic, { type: 'fault.inbox', payload: { i } }), count);
+    },
+    async unacked(group) {
+      const connection = await amqplib.connect(url);
+      try {
+        const channel = await connection.createChannel();
+        const { messageCount, consumerCount } = await channel.checkQueue(`${topic}.${group}`);
+        return messageCount === 0 ? undefined : `${String(messageCount)} messages still in ${topic}.${group} (${String(consumerCount)} consumers)`;
+      } finally {
+        await connection.close();
+      }
+    },
+    async cleanup() {
+      const declared = transport.declared();
+      await transport.close().catch(() => undefined);
+      await deleteEntities(declared).catch(() => undefined);
+    },
+  };
+}
+
+export async function kafkaRig(label: string, partitions = 6): Promise<Rig> {
+  const brokers = kafkaBrokers();
+  const topic = uniqueTopic(`inbox-${label}`);
+  const transport = await KafkaTransport.connect({ brokers, topics: { defaults: { partitions } } });
+  let admin: Admin | undefined;
+  return {
+    name: 'Kafka',
+    kind: 'kafka',
+    address: brokers.join(','),
+    topic,
+    async prepare() {
+      await transport.ensureTopic(topic);
+      admin = await rawAdmin(brokers);
+    },
+    async publish(count) {
+      const publisher = await transport.publisher();
+      return publishAll((i) => publisher.publish(topic, { type: 'fault.inbox', payload: { i } }), count);
+    },
+    async unacked(group) {
+      if (!admin) throw new Error('prepare() first');
+      const ends = await endOffsets(admin, topic);
+      const committed = await committedOffsets(admin, `${topic}.${group}`, topic);
+      const behind = [...ends].filter(([p, end]) => end > 0 && committed.get(p) !== end);
+      return behind.length === 0 ? undefined : `uncommitted: ${behind.map(([p, end]) => `p${String(p)} committed ${String(committed.get(p))} of ${String(end)}`).join(', ')}`;
+    },
+    async cleanup(groups) {
+      await transport.close().catch(() => undefined);
+      // The consumer processes created the groups' dead-letter topics.
+      const topics = [...new Set([...transport.createdTopics(), ...groups.map((g) => `${topic}.${g}.dlq`)])];
+      await admin?.deleteTopics({ topics }).catch((error: unknown) => process.stderr.write(`cleanup: topics ${topics.join(', ')}: ${String(error)}\n`));
+      await admin?.deleteGroups(groups.map((g) => `${topic}.${g}`)).catch((error: unknown) => process.stderr.write(`cleanup: groups: ${String(error)}\n`));
+      await admin?.disconnect().catch(() => undefined);
+    },
+  };
+}
+
+export { sleep, waitFor };
