@@ -13,7 +13,7 @@ export interface OutboxRelayConfig {
   readonly publishTimeoutMs?: number;
   /** Poll interval when idle (PostgreSQL also wakes on NOTIFY at commit). Default 500 ms. */
   readonly pollIntervalMs?: number;
-  /** After this many failed publishes a row is marked failed (kept, visible, replayable). Default 10. */
+  /** After this many failed publishes a row is marked failed (kept, visible, replayable). Default 20 (~14 min of backoff). */
   readonly maxAttempts?: number;
   readonly retryInitialDelayMs?: number;
   readonly retryMaxDelayMs?: number;
@@ -35,7 +35,7 @@ const spec: ConfigSpec<ResolvedOutboxRelayConfig> = {
   leaseMs: { rule: { kind: 'integer', min: 100 }, default: 30_000 },
   publishTimeoutMs: { rule: { kind: 'integer', min: 1 }, default: 10_000 },
   pollIntervalMs: { rule: { kind: 'integer', min: 1 }, default: 500 },
-  maxAttempts: { rule: { kind: 'integer', min: 1 }, default: 10 },
+  maxAttempts: { rule: { kind: 'integer', min: 1 }, default: 20 },
   retryInitialDelayMs: { rule: { kind: 'integer', min: 0 }, default: 500 },
   retryMaxDelayMs: { rule: { kind: 'integer', min: 0 }, default: 60_000 },
   keepSentMs: { rule: { kind: 'integer', min: 0 }, default: 0 },

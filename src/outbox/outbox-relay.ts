@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { describeError, type WireRecord } from '../core/index.js';
+import { PublishTimeoutError, describeError, type WireRecord } from '../core/index.js';
 import { resolveOutboxRelayConfig, type OutboxRelayConfig, type ResolvedOutboxRelayConfig } from './config.js';
 import type { OutboxRow } from './dialect.js';
 import { PostgresWakeUp } from './postgres-wake-up.js';
@@ -9,8 +9,8 @@ import { OutboxStore, type Claim, type FailedRow, type OutboxStats } from './out
 export interface OutboxRelayEvents {
   /** A round published `published` rows and gave `failed` back for retry. */
   round: [result: { claimed: number; published: number; failed: number; fenced: number }];
-  /** Rows this relay published but no longer owned when it marked them (its lease lapsed): published again by another. */
-  fenced: [positions: string[]];
+  /** Rows this relay published but no longer owned when it marked them (its lease lapsed): another relay publishes them again. */
+  fenced: [count: number];
   /** A round failed (database or broker unreachable); the relay backs off and tries again. */
   failure: [error: Error];
 }
@@ -92,7 +92,9 @@ export class OutboxRelay {
       try {
         const published = await this.runOnce();
         failures = 0;
-        if (published < this.config.batchSize) await this.sleep(this.config.pollIntervalMs);
+        // Only heads of keys are claimed, so a round can be small while work remains: poll again at once
+        // while rounds publish anything; sleep (or wait for a commit) only when a round found nothing.
+        if (published === 0) await this.sleep(this.config.pollIntervalMs);
       } catch (error) {
         this.events.emit('failure', error instanceof Error ? error : new Error(String(error)));
         failures += 1;
@@ -116,7 +118,7 @@ export class OutboxRelay {
     }
     const owned = await this.store.finish(claim.token, published, this.config.keepSentMs > 0);
     const fenced = published.length - owned;
-    if (fenced > 0) this.events.emit('fenced', published);
+    if (fenced > 0) this.events.emit('fenced', fenced);
     return { claimed: claim.rows.length, published: published.length, failed, fenced };
   }
 
@@ -125,7 +127,8 @@ export class OutboxRelay {
     try {
       const headers = JSON.parse(row.headers) as Record<string, string>;
       const record: WireRecord = row.key === null ? { headers, body: row.body } : { key: row.key, headers, body: row.body };
-      await this.config.publisher.publishRecord(row.topic, record);
+      // Bounded, so no publish outlives the lease; an expired one may still land (then it is published again).
+      await withTimeout(this.config.publisher.publishRecord(row.topic, record), this.config.publishTimeoutMs);
       return undefined;
     } catch (error) {
       return error ?? new Error('publish failed');
@@ -155,4 +158,16 @@ export class OutboxRelay {
       }, ms), wake: resolve };
     });
   }
+}
+
+function withTimeout(task: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new PublishTimeoutError(ms, { cause: new Error('the outbox relay stopped waiting to stay within its lease') }));
+    }, ms);
+  });
+  return Promise.race([task, timeout]).finally(() => {
+    clearTimeout(timer);
+  });
 }

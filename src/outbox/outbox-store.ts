@@ -52,7 +52,13 @@ export class OutboxStore {
   async claim(limit: number, leaseMs: number): Promise<Claim> {
     const token = randomUUID();
     const expiresAt = Date.now() + leaseMs;
-    const found = await this.withRunner((runner) => (this.dialect === 'mysql' ? this.claimMysql(runner, token, limit, leaseMs) : this.claimReturning(runner, token, limit, leaseMs)));
+    let found: OutboxRow[];
+    try {
+      found = await this.withRunner((runner) => (this.dialect === 'mysql' ? this.claimMysql(runner, token, limit, leaseMs) : this.claimReturning(runner, token, limit, leaseMs)), 'fail');
+    } catch (error) {
+      if (!(error instanceof SqliteBusy)) throw error;
+      found = []; // a writer's transaction is open on the one SQLite connection: claim nothing now
+    }
     return { token, rows: (found as Array<Raw<OutboxRow>>).map(normalise).sort((a, b) => Number(BigInt(a.position) - BigInt(b.position))), expiresAt };
   }
 
@@ -158,7 +164,8 @@ export class OutboxStore {
   }
 
   private async claimMysql(runner: QueryRunner, token: string, limit: number, leaseMs: number): Promise<OutboxRow[]> {
-    await runner.startTransaction();
+    // READ COMMITTED: under REPEATABLE READ the locking scan takes gap locks that deadlock writers' inserts.
+    await runner.startTransaction('READ COMMITTED');
     try {
       const heads = await rows<{ position: string }>(
         runner,
@@ -190,7 +197,17 @@ export class OutboxStore {
     return this.dialect === 'mysql' ? sql.replace(/AS "(\w+)"/g, 'AS `$1`') : sql;
   }
 
-  private async withRunner<R>(work: (runner: QueryRunner) => Promise<R>): Promise<R> {
+  private async withRunner<R>(work: (runner: QueryRunner) => Promise<R>, whenBusy: 'wait' | 'fail' = 'wait'): Promise<R> {
+    if (this.dataSource.options.type === 'sqljs') {
+      for (let waited = 0; ; waited += 5) {
+        try {
+          return await this.onSqljs(work);
+        } catch (error) {
+          if (!(error instanceof SqliteBusy) || whenBusy === 'fail' || waited > 10_000) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 5)); // an application transaction is open: wait for it
+        }
+      }
+    }
     const runner = this.dataSource.createQueryRunner();
     try {
       return await work(runner);
@@ -199,6 +216,48 @@ export class OutboxStore {
     } finally {
       await runner.release();
     }
+  }
+
+  /**
+   * sql.js has one connection, shared with the application's transactions: a relay statement run while one
+   * is open would see (and publish) rows that may still roll back, or be rolled back with it. So each relay
+   * statement runs directly on the database, synchronously, only when no transaction is open — there is no
+   * await between the check and the statement in which one could begin. Otherwise the round waits.
+   */
+  private async onSqljs<R>(work: (runner: QueryRunner) => Promise<R>): Promise<R> {
+    const shared = this.dataSource.createQueryRunner(); // sql.js hands out its one runner
+    const db = (this.dataSource.driver as unknown as { databaseConnection: SqlJsDatabase }).databaseConnection;
+    const direct = {
+      query: (sql: string, params: unknown[] = []) => {
+        if (shared.isTransactionActive) return Promise.reject(new SqliteBusy());
+        let statement: ReturnType<SqlJsDatabase['prepare']> | undefined;
+        try {
+          statement = db.prepare(sql);
+          statement.bind(params.map((p) => (p === undefined ? null : p)));
+          const records: unknown[] = [];
+          while (statement.step()) records.push(statement.getAsObject());
+          return Promise.resolve({ records, affected: db.getRowsModified(), raw: records });
+        } catch (error) {
+          const typed = asSchemaError(error);
+          return Promise.reject(typed instanceof Error ? typed : new Error(String(typed)));
+        } finally {
+          statement?.free();
+        }
+      },
+    } as unknown as QueryRunner;
+    return work(direct);
+  }
+}
+
+interface SqlJsDatabase {
+  prepare(sql: string): { bind(values: unknown[]): boolean; step(): boolean; getAsObject(): unknown; free(): boolean };
+  getRowsModified(): number;
+}
+
+/** The single SQLite connection stayed inside a writer's transaction. */
+class SqliteBusy extends Error {
+  constructor() {
+    super('the SQLite connection is inside another transaction');
   }
 }
 

@@ -2,8 +2,9 @@ import type { DataSource } from 'typeorm';
 import { OUTBOX_CHANNEL } from './transactional-outbox.js';
 
 interface PgClient {
-  query(sql: string): Promise<unknown>;
-  on(event: 'notification' | 'error' | 'end', listener: () => void): unknown;
+  query(sql: string): Promise<{ rows: Array<Record<string, unknown>> }>;
+  on(event: 'notification', listener: (message: { payload?: string }) => void): unknown;
+  on(event: 'error' | 'end', listener: () => void): unknown;
   removeAllListeners(event?: string): unknown;
 }
 
@@ -14,7 +15,7 @@ interface PostgresDriverLike {
 /**
  * Holds one pooled PostgreSQL connection in `LISTEN rmq_outbox`: `outbox.add()` issues `pg_notify` in the
  * writer's transaction, delivered at commit, so the relay wakes at once instead of at its next poll.
- * A lost connection is replaced; polling covers the gap.
+ * A lost connection (or one that could not be opened) is replaced after a second; polling covers the gap.
  */
 export class PostgresWakeUp {
   private client: { connection: PgClient; release: (error?: unknown) => void } | undefined;
@@ -26,20 +27,14 @@ export class PostgresWakeUp {
     private readonly onCommit: () => void,
   ) {}
 
+  /** Starts listening; a failure is reported and retried in the background. */
   async start(): Promise<void> {
-    const driver = this.dataSource.driver as unknown as PostgresDriverLike;
-    const [connection, release] = await driver.obtainMasterConnection();
-    connection.on('notification', this.onCommit);
-    const lost = (): void => {
-      connection.removeAllListeners('notification');
-      this.client = undefined;
-      release(new Error('LISTEN connection lost'));
+    try {
+      await this.listen();
+    } catch (error) {
       this.scheduleRestart();
-    };
-    connection.on('error', lost);
-    connection.on('end', lost);
-    await connection.query(`LISTEN ${OUTBOX_CHANNEL}`);
-    this.client = { connection, release };
+      throw error;
+    }
   }
 
   async stop(): Promise<void> {
@@ -49,14 +44,44 @@ export class PostgresWakeUp {
     this.client = undefined;
     if (!client) return;
     client.connection.removeAllListeners();
+    client.connection.on('error', () => undefined); // a late socket error must not go unhandled
     await client.connection.query(`UNLISTEN ${OUTBOX_CHANNEL}`).catch(() => undefined);
     client.release();
   }
 
+  private async listen(): Promise<void> {
+    const driver = this.dataSource.driver as unknown as PostgresDriverLike;
+    const [connection, release] = await driver.obtainMasterConnection();
+    let released = false;
+    const lost = (): void => {
+      if (released) return; // 'error' and 'end' both fire for one loss: release the client once
+      released = true;
+      connection.removeAllListeners('notification');
+      if (this.client?.connection === connection) this.client = undefined;
+      release(new Error('LISTEN connection lost'));
+      this.scheduleRestart();
+    };
+    connection.on('error', lost);
+    connection.on('end', lost);
+    try {
+      const schema = (await connection.query('SELECT current_schema() AS schema')).rows[0]?.['schema'];
+      connection.on('notification', (message) => {
+        if (message.payload === undefined || message.payload === '' || message.payload === schema) this.onCommit();
+      });
+      await connection.query(`LISTEN ${OUTBOX_CHANNEL}`);
+    } catch (error) {
+      lost();
+      throw error;
+    }
+    this.client = { connection, release };
+  }
+
   private scheduleRestart(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.retry) return;
     this.retry = setTimeout(() => {
-      this.start().catch(() => {
+      this.retry = undefined;
+      if (this.stopped) return;
+      this.listen().catch(() => {
         this.scheduleRestart();
       });
     }, 1000);

@@ -51,7 +51,8 @@ export class TransactionalOutbox {
           [envelope.id, topic, envelope.key ?? null, seq, JSON.stringify(record.headers), Buffer.from(body)],
         );
       }
-      if (dialect === 'postgres' && prepared.length > 0) await runner.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', '')`); // delivered on commit
+      // Delivered on commit; the payload names the schema, so relays of other schemas ignore it.
+      if (dialect === 'postgres' && prepared.length > 0) await runner.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', current_schema())`);
     } catch (error) {
       throw asSchemaError(error);
     }

@@ -7,6 +7,8 @@ import type { KafkaMessage, OutgoingKafkaMessage } from './kafka-wire.js';
  */
 export interface KafkaDriver {
   producer(options: ProducerOptions): ProducerDriver;
+  /** The client's key → partition function (Java-compatible murmur2 for kafkajs); keyless records round-robin. */
+  partitioner(): (topic: string, partitionCount: number, key: string | null) => number;
   consumer(options: ConsumerOptions): ConsumerDriver;
   admin(): AdminDriver;
 }
@@ -20,7 +22,7 @@ export interface ProducerOptions {
 export interface ProducerDriver {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
-  sendBatch(batch: { topicMessages: Array<{ topic: string; messages: OutgoingKafkaMessage[] }>; acks: number; timeout: number }): Promise<unknown>;
+  sendBatch(batch: { topicMessages: Array<{ topic: string; messages: OutgoingKafkaMessage[] }>; acks: number; timeout: number }): Promise<Array<{ topicName: string; partition: number; errorCode: number }>>;
 }
 
 export interface ConsumerOptions {
@@ -57,6 +59,7 @@ export interface AdminDriver {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   describeCluster(): Promise<{ brokers: unknown[] }>;
+  fetchTopicMetadata(options: { topics: string[] }): Promise<{ topics: Array<{ name: string; partitions: unknown[] }> }>;
   createTopics(options: {
     waitForLeaders: boolean;
     timeout?: number;

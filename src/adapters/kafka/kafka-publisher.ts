@@ -1,5 +1,6 @@
 import {
   ClosedError,
+  ConnectionLostError,
   InFlight,
   PublishTimeoutError,
   Semaphore,
@@ -39,8 +40,16 @@ export class KafkaPublisher implements Publisher {
   private lingerTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
+  private producer: Promise<ProducerDriver> | undefined;
+
+  /**
+   * `newProducer` makes a connected idempotent producer: after an uncertain failure (timeout, lost broker,
+   * missing partition ack, broken sequence) the publisher drops its producer and takes a new one, whose
+   * fresh producer id keeps the old one's retries from colliding with what is sent next.
+   */
   constructor(
-    private readonly producer: ProducerDriver,
+    private readonly newProducer: () => Promise<ProducerDriver>,
+    private readonly partitioner: (topic: string, partitionCount: number, key: string | null) => number,
     private readonly topics: TopicRegistry,
     private readonly serializer: MessageSerializer,
     private readonly config: ResolvedKafkaConfig['publish'],
@@ -64,7 +73,9 @@ export class KafkaPublisher implements Publisher {
     if (this.closed) return;
     this.closed = true;
     await this.inFlight.settled();
-    await this.producer.disconnect().catch(() => undefined);
+    const producer = this.producer;
+    this.producer = undefined;
+    await (await producer?.catch(() => undefined))?.disconnect().catch(() => undefined);
   }
 
   private async publishEnvelope<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
@@ -76,7 +87,7 @@ export class KafkaPublisher implements Publisher {
   }
 
   private async enqueue(topic: string, message: OutgoingKafkaMessage): Promise<void> {
-    await this.topics.ensure(topic);
+    message.partition = this.partitioner(topic, await this.topics.partitions(topic), message.key);
     if (!this.room.tryAcquire() && !(await this.room.acquire(AbortSignal.timeout(this.config.timeoutMs)))) {
       throw new PublishTimeoutError(this.config.timeoutMs, { cause: new Error(`not sent: ${String(this.config.maxBuffered)} publishes were buffered or awaiting acknowledgement`) });
     }
@@ -129,13 +140,43 @@ export class KafkaPublisher implements Publisher {
       }, this.config.timeoutMs);
     });
     try {
-      await Promise.race([this.producer.sendBatch({ topicMessages, acks: -1, timeout: this.config.timeoutMs }), timeout]);
-      for (const item of batch) item.resolve();
+      const producer = await this.currentProducer();
+      const acks = await Promise.race([producer.sendBatch({ topicMessages, acks: -1, timeout: this.config.timeoutMs }), timeout]);
+      const acked = new Set(acks.filter((a) => a.errorCode === 0).map((a) => `${a.topicName}:${String(a.partition)}`));
+      let missing = 0;
+      for (const item of batch) {
+        if (acked.has(`${item.topic}:${String(item.message.partition)}`)) {
+          item.resolve();
+        } else {
+          missing += 1;
+          item.reject(new ConnectionLostError(`Kafka acknowledged the request but not partition ${String(item.message.partition)} of ${item.topic}: the message may or may not be stored`));
+        }
+      }
+      if (missing > 0) this.dropProducer();
     } catch (error) {
       const typed = error instanceof PublishTimeoutError ? error : toPublishError(error, [...byTopic.keys()], this.config.timeoutMs);
+      if (typed instanceof PublishTimeoutError || typed instanceof ConnectionLostError) this.dropProducer();
       for (const item of batch) item.reject(typed);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private currentProducer(): Promise<ProducerDriver> {
+    if (!this.producer) {
+      const created = this.newProducer();
+      created.catch(() => {
+        if (this.producer === created) this.producer = undefined;
+      });
+      this.producer = created;
+    }
+    return this.producer;
+  }
+
+  /** Stops using the current producer; its pending retries can no longer overlap with new requests' sequence numbers. */
+  private dropProducer(): void {
+    const old = this.producer;
+    this.producer = undefined;
+    void old?.then((producer) => producer.disconnect()).catch(() => undefined);
   }
 }

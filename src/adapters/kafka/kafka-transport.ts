@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ConnectionLostError, MessageSerializer, type SerializerConfig } from '../../core/index.js';
 import { resolveKafkaConfig, type KafkaConfig, type ResolvedKafkaConfig } from './config.js';
-import type { AdminDriver, KafkaDriver } from './driver.js';
+import type { AdminDriver, KafkaDriver, ProducerDriver } from './driver.js';
 import { KafkaPublisher } from './kafka-publisher.js';
 import { KafkaSubscriber } from './kafka-subscriber.js';
 import { kafkajsDriver } from './kafkajs-driver.js';
@@ -102,13 +102,28 @@ export class KafkaTransport {
   }
 
   private static async startPublisher(driver: KafkaDriver, topics: TopicRegistry, serializer: MessageSerializer, config: ResolvedKafkaConfig): Promise<KafkaPublisher> {
-    const producer = driver.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    try {
-      await producer.connect();
-    } catch (error) {
-      throw new ConnectionLostError(`Cannot connect a Kafka producer: ${(error as Error).message}`, { cause: error });
-    }
-    return new KafkaPublisher(producer, topics, serializer, config.publish);
+    const newProducer = async (): Promise<ProducerDriver> => {
+      const producer = driver.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      try {
+        await producer.connect();
+      } catch (error) {
+        throw new ConnectionLostError(`Cannot connect a Kafka producer: ${(error as Error).message}`, { cause: error });
+      }
+      return producer;
+    };
+    const first = await newProducer(); // fail fast at startup when no broker answers
+    let handedOut = false;
+    return new KafkaPublisher(
+      () => {
+        if (handedOut) return newProducer();
+        handedOut = true;
+        return Promise.resolve(first);
+      },
+      driver.partitioner(),
+      topics,
+      serializer,
+      config.publish,
+    );
   }
 
   private serializerFor(config: SerializerConfig | undefined): MessageSerializer {

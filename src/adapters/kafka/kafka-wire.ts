@@ -11,6 +11,8 @@ export interface KafkaMessage {
 
 export interface OutgoingKafkaMessage {
   key: string | null;
+  /** Set by the publisher, so it knows which partitions must acknowledge the request. */
+  partition?: number;
   value: Buffer;
   headers: Record<string, string>;
 }

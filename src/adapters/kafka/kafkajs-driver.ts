@@ -22,5 +22,14 @@ export function kafkajsDriver(config: ResolvedKafkaConfig): KafkaDriver {
       return kafka.consumer(consumerConfig);
     },
     admin: (): AdminDriver => kafka.admin(),
+    partitioner: () => {
+      const partition = Partitioners.DefaultPartitioner();
+      return (topic, partitionCount, key) =>
+        partition({
+          topic,
+          partitionMetadata: Array.from({ length: partitionCount }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 })),
+          message: { key, value: null },
+        });
+    },
   };
 }

@@ -13,6 +13,25 @@ export class TopicRegistry {
     private readonly clusterSize: number,
   ) {}
 
+  private readonly partitionCounts = new Map<string, Promise<number>>();
+
+  /** How many partitions `topic` has (asked of the cluster once, after `ensure`). */
+  partitions(topic: string): Promise<number> {
+    let count = this.partitionCounts.get(topic);
+    if (!count) {
+      count = this.ensure(topic)
+        .then(() => this.admin.fetchTopicMetadata({ topics: [topic] }))
+        .then(({ topics }) => topics.find((t) => t.name === topic)?.partitions.length ?? 0)
+        .then((n) => {
+          if (n < 1) throw new TopologyError(`topic '${topic}'`, 'Kafka reports no partitions for it');
+          return n;
+        });
+      this.partitionCounts.set(topic, count);
+      count.catch(() => this.partitionCounts.delete(topic));
+    }
+    return count;
+  }
+
   ensure(topic: string): Promise<void> {
     let ready = this.ensured.get(topic);
     if (!ready) {

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import type { ProducerDriver } from '../../../src/adapters/kafka/driver.js';
 import { KafkaPublisher } from '../../../src/adapters/kafka/kafka-publisher.js';
 import type { TopicRegistry } from '../../../src/adapters/kafka/topic-registry.js';
-import { ClosedError, MessageSerializer, PublishNackedError } from '../../../src/core/index.js';
+import { ClosedError, ConnectionLostError, MessageSerializer, PublishNackedError } from '../../../src/core/index.js';
 
 type SendBatch = ProducerDriver['sendBatch'];
 
 /** A producer that records each request and answers after `delayMs` (pure batching logic; the broker tests are in test/integration). */
-function recordingProducer(delayMs: number, fail?: Error): { producer: ProducerDriver; requests: Parameters<SendBatch>[0][] } {
+function recordingProducer(delayMs: number, fail?: Error, dropPartition?: number): { producer: ProducerDriver; requests: Parameters<SendBatch>[0][] } {
   const requests: Parameters<SendBatch>[0][] = [];
   const producer: ProducerDriver = {
     connect: () => Promise.resolve(),
@@ -16,19 +16,36 @@ function recordingProducer(delayMs: number, fail?: Error): { producer: ProducerD
       requests.push(batch);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       if (fail) throw fail;
-      return [];
+      const acked = new Set(batch.topicMessages.flatMap((t) => t.messages.filter((m) => m.partition !== dropPartition).map((m) => `${t.topic}|${String(m.partition)}`)));
+      return [...acked].map((tp) => ({ topicName: tp.split('|')[0] ?? '', partition: Number(tp.split('|')[1]), errorCode: 0 }));
     },
   };
   return { producer, requests };
 }
 
-const topics = { ensure: () => Promise.resolve() } as unknown as TopicRegistry;
+const topics = { ensure: () => Promise.resolve(), partitions: () => Promise.resolve(3) } as unknown as TopicRegistry;
 const config = { lingerMs: 2, maxBatchSize: 100, maxBuffered: 10_000, timeoutMs: 5000 };
+const byKey = (_topic: string, count: number, key: string | null): number => (key === null ? 0 : key.length % count);
+
+function publisherOn(producer: ProducerDriver, overrides: Partial<typeof config> = {}): { publisher: KafkaPublisher; producersMade: () => number } {
+  let made = 0;
+  const publisher = new KafkaPublisher(
+    () => {
+      made += 1;
+      return Promise.resolve(producer);
+    },
+    byKey,
+    topics,
+    new MessageSerializer(),
+    { ...config, ...overrides },
+  );
+  return { publisher, producersMade: () => made };
+}
 
 describe('KafkaPublisher batching', () => {
   it('gathers 1,000 concurrent publishes into few requests of at most maxBatchSize, acks -1', async () => {
     const { producer, requests } = recordingProducer(5);
-    const publisher = new KafkaPublisher(producer, topics, new MessageSerializer(), config);
+    const { publisher } = publisherOn(producer);
     const sent = await Promise.all(Array.from({ length: 1000 }, (_, i) => publisher.publish(i % 2 ? 'a' : 'b', { type: 't', key: `k${String(i % 7)}`, payload: { i } })));
     assert.equal(sent.length, 1000);
     const counts = requests.map((r) => r.topicMessages.reduce((n, t) => n + t.messages.length, 0));
@@ -43,7 +60,7 @@ describe('KafkaPublisher batching', () => {
 
   it('rejects every publish of a failed request with the typed error, and close() awaits pending ones', async () => {
     const { producer } = recordingProducer(5, Object.assign(new Error('nope'), { name: 'KafkaJSProtocolError', type: 'NOT_ENOUGH_REPLICAS' }));
-    const publisher = new KafkaPublisher(producer, topics, new MessageSerializer(), config);
+    const { publisher } = publisherOn(producer);
     const results = Array.from({ length: 10 }, (_, i) => publisher.publish('a', { type: 't', payload: i }).then(() => 'ok', (e: unknown) => e));
     await publisher.close();
     const settled = await Promise.all(results);
@@ -51,9 +68,20 @@ describe('KafkaPublisher batching', () => {
     await assert.rejects(publisher.publish('a', { type: 't', payload: 1 }), ClosedError);
   });
 
+  it('rejects, as indeterminate, the messages of a partition the broker did not acknowledge, and replaces the producer', async () => {
+    const { producer } = recordingProducer(1, undefined, 1);
+    const { publisher, producersMade } = publisherOn(producer);
+    const outcomes = await Promise.all(['a', 'bb', 'ccc'].map((key) => publisher.publish('t', { type: 't', key, payload: key }).then(() => 'ok', (e: unknown) => e)));
+    const [first, second, third] = outcomes;
+    assert.ok(first instanceof ConnectionLostError && /not partition 1/.test(first.message), 'key "a" went to partition 1, which was not acked');
+    assert.deepEqual([second, third], ['ok', 'ok']);
+    await publisher.publish('t', { type: 't', key: 'bb', payload: 'again' });
+    assert.equal(producersMade(), 2, 'a new producer after the uncertain outcome');
+  });
+
   it('bounds what it buffers: publishes beyond maxBuffered wait for room', async () => {
     const { producer, requests } = recordingProducer(20);
-    const publisher = new KafkaPublisher(producer, topics, new MessageSerializer(), { ...config, maxBuffered: 50 });
+    const { publisher } = publisherOn(producer, { maxBuffered: 50 });
     const all = Array.from({ length: 200 }, (_, i) => publisher.publish('a', { type: 't', payload: i }));
     await new Promise((resolve) => setTimeout(resolve, 10));
     const inFirst = requests.reduce((n, r) => n + r.topicMessages[0]!.messages.length, 0);
