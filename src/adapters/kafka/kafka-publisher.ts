@@ -3,6 +3,7 @@ import {
   ConnectionLostError,
   InFlight,
   PublishTimeoutError,
+  ReliableMqError,
   Semaphore,
   createEnvelope,
   requireTopic,
@@ -154,7 +155,7 @@ export class KafkaPublisher implements Publisher {
       }
       if (missing > 0) this.dropProducer();
     } catch (error) {
-      const typed = error instanceof PublishTimeoutError ? error : toPublishError(error, [...byTopic.keys()], this.config.timeoutMs);
+      const typed = ReliableMqError.is(error) ? error : toPublishError(error, [...byTopic.keys()], this.config.timeoutMs);
       if (typed instanceof PublishTimeoutError || typed instanceof ConnectionLostError) this.dropProducer();
       for (const item of batch) item.reject(typed);
     } finally {
