@@ -66,9 +66,10 @@ export class InboxDeduplicator {
   wrapBatch<T = unknown>(handler: InboxBatchHandler<T>): BatchHandler<T> {
     return async (messages, context) => {
       await this.config.dataSource.transaction(async (manager) => {
+        const recorded = await this.recordAll(manager, messages.map((m) => m.id));
         const fresh: Array<Envelope<T>> = [];
         for (const message of messages) {
-          if (await this.record(manager, message.id)) fresh.push(message);
+          if (recorded.delete(message.id)) fresh.push(message);
           else this.events.emit('duplicate', message);
         }
         if (fresh.length > 0) await handler(fresh, { ...context, manager });
@@ -87,17 +88,45 @@ export class InboxDeduplicator {
     }
   }
 
+  /** Marks many ids; returns those that were new. One statement where the database can say which rows it inserted. */
+  private async recordAll(manager: EntityManager, ids: readonly string[]): Promise<Set<string>> {
+    const type = this.config.dataSource.options.type;
+    const returning = type === 'postgres' || type === 'sqljs' || type === 'better-sqlite3';
+    if (!returning || ids.length === 0) {
+      const fresh = new Set<string>();
+      for (const id of ids) if (await this.record(manager, id)) fresh.add(id);
+      return fresh;
+    }
+    const unique = [...new Set(ids)];
+    const values = unique.map((_, i) => (type === 'postgres' ? `($1, $${String(i + 2)})` : '(?, ?)')).join(', ');
+    const params = type === 'postgres' ? [this.config.consumer, ...unique] : unique.flatMap((id) => [this.config.consumer, id]);
+    try {
+      const rows = await manager.query<Array<{ message_id: string }>>(
+        `INSERT INTO ${INBOX_TABLE} (consumer, message_id) VALUES ${values} ON CONFLICT DO NOTHING RETURNING message_id`,
+        params,
+      );
+      return new Set(rows.map((r) => r.message_id));
+    } catch (error) {
+      throw this.schemaError(error);
+    }
+  }
+
   private async record(manager: EntityManager, messageId: string): Promise<boolean> {
     try {
       const result = await (manager.queryRunner as QueryRunner).query(this.insert, [this.config.consumer, messageId], true);
       return (result.affected ?? 0) === 1;
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (/rmq_inbox/.test(message) && /(does not exist|doesn't exist|no such table)/i.test(message)) {
-        throw new SchemaMissingError(`The inbox table ${INBOX_TABLE} does not exist. Add \`inboxMigrations\` (from 'reliable-mq/inbox') to your DataSource's migrations and run them (\`npx typeorm migration:run -d <your data source>\` or \`dataSource.runMigrations()\`).`, { cause: error });
-      }
-      throw error;
+      throw this.schemaError(error);
     }
+  }
+
+  private schemaError(error: unknown): unknown {
+    const message = error instanceof Error ? error.message : String(error);
+    if (!/rmq_inbox/.test(message) || !/(does not exist|doesn't exist|no such table)/i.test(message)) return error;
+    return new SchemaMissingError(
+      `The inbox table ${INBOX_TABLE} does not exist. Add \`inboxMigrations\` (from 'reliable-mq/inbox') to your DataSource's migrations and run them (\`npx typeorm migration:run -d <your data source>\` or \`dataSource.runMigrations()\`).`,
+      { cause: error },
+    );
   }
 }
 

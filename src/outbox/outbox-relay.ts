@@ -29,6 +29,8 @@ export class OutboxRelay {
   private running = false;
   private loop: Promise<void> | undefined;
   private sleeper: { timer: NodeJS.Timeout; wake: () => void } | undefined;
+  /** A commit was announced while a round ran: the next sleep must not wait for the poll interval. */
+  private woken = false;
   private lastCleanup = 0;
 
   constructor(config: OutboxRelayConfig) {
@@ -143,14 +145,20 @@ export class OutboxRelay {
 
   private wake(): void {
     const sleeper = this.sleeper;
-    if (!sleeper) return;
+    if (!sleeper) {
+      this.woken = true;
+      return;
+    }
     clearTimeout(sleeper.timer);
     this.sleeper = undefined;
     sleeper.wake();
   }
 
   private sleep(ms: number): Promise<void> {
-    if (!this.running) return Promise.resolve();
+    if (!this.running || this.woken) {
+      this.woken = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       this.sleeper = { timer: setTimeout(() => {
         this.sleeper = undefined;

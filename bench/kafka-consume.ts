@@ -1,0 +1,295 @@
+/**
+ * Consume throughput: N preloaded 1 KiB messages (with the SDK's headers, 100 keys) in a 6-partition topic, a handler
+ * doing nothing, offsets committed after processing: the SDK's subscriber (concurrency 6 and 1, `orderBy: 'partition'`)
+ * against raw kafkajs `eachBatch` (resolve each offset, commit the batch's next offset, 6 partitions concurrently), once
+ * doing nothing with the records and once reading the SDK's envelope from them (header values to strings, JSON.parse).
+ * Every case reads the same topic from the beginning with a fresh consumer group.
+ *
+ *   npx tsx bench/kafka-consume.ts
+ *   BENCH_N=200000 BENCH_PARTITIONS=6 BENCH_KEYS=100 BENCH_WARMUP=20000 BENCH_CASE_TIMEOUT_MS=120000 KAFKA_BROKERS=127.0.0.1:9092
+ */
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import { KafkaTransport, kafkajsDriver, type KafkaDriver, type KafkaSubscriber } from '../src/adapters/kafka/index.js';
+import { intEnv } from './lib/env.js';
+import { count, fixed, printTable, ratio } from './lib/format.js';
+import {
+  KAFKA_BROKERS,
+  RAW_PRODUCER,
+  envelopeMessage,
+  kafkaBrokerPid,
+  kafkaVersionInfo,
+  measureKafka,
+  printHeader,
+  rawKafka,
+  runKafkaBench,
+  sendBatches,
+  type KafkaScratch,
+} from './lib/kafka.js';
+import { RAW_BODY } from './lib/payload.js';
+import { now, within } from './lib/timing.js';
+
+const N = intEnv('BENCH_N', 200_000);
+const PARTITIONS = intEnv('BENCH_PARTITIONS', 6);
+const KEYS = intEnv('BENCH_KEYS', 100);
+const WARMUP = intEnv('BENCH_WARMUP', 20_000);
+const CASE_TIMEOUT_MS = intEnv('BENCH_CASE_TIMEOUT_MS', 120_000);
+const TARGET = 0.8;
+
+/** The consumer settings the SDK uses by default (`config.ts`), given to the raw consumer too. */
+const CONSUMER = { sessionTimeout: 30_000, heartbeatInterval: 3_000, rebalanceTimeout: 60_000, maxBytesPerPartition: 1_048_576, maxBytes: 10_485_760, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: false };
+
+type Impl = 'sdk-c6' | 'sdk-c1' | 'raw' | 'raw-decode';
+
+const LABELS: Record<Impl, string> = {
+  'sdk-c6': `SDK, concurrency ${String(PARTITIONS)}, orderBy partition`,
+  'sdk-c1': 'SDK, concurrency 1 (default), orderBy partition',
+  raw: `raw eachBatch, ${String(PARTITIONS)} partitions concurrently, commit per batch`,
+  'raw-decode': "raw eachBatch as above, reading the SDK's envelope (headers to strings, JSON.parse)",
+};
+
+/** What any consumer of the SDK's records does before its handler: header values to strings, the JSON body parsed. */
+function readEnvelope(message: KafkaMessage): unknown {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(message.headers ?? {})) if (value !== undefined && !Array.isArray(value)) headers[name] = value.toString();
+  return { headers, payload: message.value ? (JSON.parse(message.value.toString('utf8')) as unknown) : undefined };
+}
+
+interface Result {
+  readonly impl: Impl;
+  readonly messages: number;
+  /** From the call to subscribe/run until the group join. */
+  readonly joinMs: number;
+  /** Joins seen (more than 1: a rebalance happened during the case). */
+  readonly joins: number;
+  /** From the group join to the last handled message. */
+  readonly ms: number;
+  readonly cpuMs: number;
+  readonly brokerCpuMs: number | undefined;
+  /** Partitions whose committed offset equals the end offset, out of all. */
+  readonly committedPartitions: number;
+  readonly partitions: number;
+}
+
+/** Counts handled messages; resolves when the last one was handled, and notes when. */
+class Counter {
+  received = 0;
+  last = 0;
+  private done!: () => void;
+  readonly finished = new Promise<void>((resolve) => {
+    this.done = resolve;
+  });
+
+  constructor(private readonly total: number) {}
+
+  hit(): void {
+    this.received += 1;
+    if (this.received === this.total) {
+      this.last = now();
+      this.done();
+    }
+  }
+}
+
+/** Times of GROUP_JOIN by group id: the SDK's consumers are its own, so the driver is wrapped to see their joins. */
+const joins = new Map<string, number[]>();
+const noteJoin = (groupId: string): void => {
+  const list = joins.get(groupId) ?? [];
+  list.push(now());
+  joins.set(groupId, list);
+};
+
+function watchedDriver(config: Parameters<typeof kafkajsDriver>[0]): KafkaDriver {
+  const driver = kafkajsDriver(config);
+  return {
+    producer: (options) => driver.producer(options),
+    admin: () => driver.admin(),
+    partitioner: () => driver.partitioner(),
+    consumer: (options) => {
+      const consumer = driver.consumer(options);
+      consumer.on(consumer.events.GROUP_JOIN, () => {
+        noteJoin(options.groupId);
+      });
+      return consumer;
+    },
+  };
+}
+
+interface Clients {
+  readonly subscriber: KafkaSubscriber;
+  readonly raw: Kafka;
+  readonly scratch: KafkaScratch;
+  readonly brokerPid: number | undefined;
+}
+
+async function preload(clients: Clients, topic: string, messages: number): Promise<void> {
+  await clients.scratch.createTopic(topic, PARTITIONS);
+  const producer = clients.raw.producer(RAW_PRODUCER);
+  const unregister = clients.scratch.closeOnCleanUp(() => producer.disconnect());
+  try {
+    await producer.connect();
+    await sendBatches(producer, topic, messages, 1_000, (i) => envelopeMessage(i, KEYS));
+  } finally {
+    await producer.disconnect();
+    unregister();
+  }
+  const stored = await clients.scratch.stored(topic);
+  if (stored !== messages) throw new Error(`${topic}: preloaded ${String(stored)} of ${String(messages)} messages`);
+}
+
+async function rawConsume(clients: Clients, topic: string, groupId: string, counter: Counter, decode: boolean): Promise<void> {
+  const consumer: Consumer = clients.raw.consumer({ groupId, ...CONSUMER });
+  const unregister = clients.scratch.closeOnCleanUp(() => consumer.disconnect());
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    noteJoin(groupId);
+  });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: PARTITIONS,
+      eachBatch: async (payload: EachBatchPayload) => {
+        const { batch } = payload;
+        let last: string | undefined;
+        for (const message of batch.messages) {
+          if (!payload.isRunning() || payload.isStale()) break;
+          if (decode) readEnvelope(message);
+          counter.hit(); // the handler: does nothing
+          payload.resolveOffset(message.offset);
+          last = message.offset;
+        }
+        if (last !== undefined) {
+          await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
+        }
+      },
+    });
+    await within(CASE_TIMEOUT_MS, `${groupId} raw consume`, counter.finished);
+  } finally {
+    await consumer.disconnect(); // stops after the running batches, whose commits are awaited
+    unregister();
+  }
+}
+
+async function sdkConsume(clients: Clients, topic: string, group: string, concurrency: number, counter: Counter): Promise<void> {
+  const subscription = await clients.subscriber.subscribe(
+    topic,
+    () => {
+      counter.hit();
+      return Promise.resolve();
+    },
+    { group, concurrency },
+  );
+  const unregister = clients.scratch.closeOnCleanUp(() => subscription.close());
+  try {
+    await within(CASE_TIMEOUT_MS, `${subscription.groupId} SDK consume`, counter.finished);
+  } finally {
+    await subscription.close(); // handlers finish, the done offsets are committed
+    unregister();
+  }
+}
+
+async function runCase(clients: Clients, topic: string, impl: Impl, messages: number, tag: string): Promise<Result> {
+  const { scratch } = clients;
+  const group = `${impl}.${tag}`;
+  const groupId = `${topic}.${group}`; // the SDK's default group id; the raw consumer uses the same form
+  const counter = new Counter(messages);
+  const start = now();
+  const measured = await measureKafka(clients.brokerPid, () =>
+    impl === 'raw' || impl === 'raw-decode' ? rawConsume(clients, topic, groupId, counter, impl === 'raw-decode') : sdkConsume(clients, topic, group, impl === 'sdk-c6' ? PARTITIONS : 1, counter),
+  );
+  const joined = joins.get(groupId) ?? [];
+  const firstJoin = joined[0];
+  if (firstJoin === undefined) throw new Error(`${groupId}: no group join seen`);
+  const ends = await scratch.endOffsets(topic);
+  const committed = await scratch.committed(groupId, topic);
+  const committedPartitions = [...ends].filter(([partition, end]) => committed.get(partition) === end).length;
+  await scratch.remove({ groups: [groupId], topics: impl.startsWith('raw') ? [] : [`${groupId}.dlq`] });
+  return {
+    impl,
+    messages,
+    joinMs: firstJoin - start,
+    joins: joined.length,
+    ms: counter.last - firstJoin,
+    cpuMs: measured.cpuMs,
+    brokerCpuMs: measured.brokerCpuMs,
+    committedPartitions,
+    partitions: ends.size,
+  };
+}
+
+function report(results: readonly Result[]): void {
+  const rate = (r: Result): number => (r.messages * 1000) / r.ms;
+  const raw = results.find((r) => r.impl === 'raw');
+  const decoded = results.find((r) => r.impl === 'raw-decode');
+  printTable(
+    [
+      { header: 'consumer' },
+      { header: 'msgs', align: 'right' },
+      { header: 'join ms', align: 'right' },
+      { header: 'join → last ms', align: 'right' },
+      { header: 'msgs/s', align: 'right' },
+      { header: 'client CPU µs/msg', align: 'right' },
+      { header: 'broker CPU µs/msg', align: 'right' },
+      { header: 'SDK/raw', align: 'right' },
+      { header: 'SDK/raw+decode', align: 'right' },
+      { header: 'committed = end offsets' },
+    ],
+    results.map((r) => [
+      LABELS[r.impl],
+      count(r.messages),
+      count(r.joinMs) + (r.joins > 1 ? ` (${String(r.joins)} joins)` : ''),
+      count(r.ms),
+      count(rate(r)),
+      fixed((r.cpuMs * 1000) / r.messages),
+      r.brokerCpuMs === undefined ? '?' : fixed((r.brokerCpuMs * 1000) / r.messages),
+      r.impl.startsWith('sdk') && raw ? ratio(rate(r) / rate(raw)) : '',
+      r.impl.startsWith('sdk') && decoded ? ratio(rate(r) / rate(decoded)) : '',
+      r.committedPartitions === r.partitions ? `yes (${String(r.partitions)} of ${String(r.partitions)})` : `NO (${String(r.committedPartitions)} of ${String(r.partitions)})`,
+    ]),
+  );
+  console.log('');
+  for (const r of results.filter((o) => o.impl.startsWith('sdk'))) {
+    if (!raw) continue;
+    const value = rate(r) / rate(raw);
+    console.log(`  ${LABELS[r.impl]}: ${ratio(value)} of raw; target ≥ ${ratio(TARGET)}: ${value >= TARGET ? 'met' : 'NOT met'}`);
+  }
+}
+
+await runKafkaBench('consume', 15 * 60_000, async (scratch) => {
+  const brokerPid = kafkaBrokerPid();
+  const transport = await KafkaTransport.connect(
+    { brokers: [...KAFKA_BROKERS], clientId: `${scratch.prefix}.sdk`, topics: { defaults: { partitions: PARTITIONS, replicationFactor: 1 } } },
+    watchedDriver,
+  );
+  scratch.closeOnCleanUp(() => transport.close());
+  const raw = rawKafka(`${scratch.prefix}.raw`);
+  const clients: Clients = { subscriber: transport.subscriber(), raw, scratch, brokerPid };
+  printHeader('Kafka consume: SDK subscriber vs raw kafkajs eachBatch', {
+    broker: await kafkaVersionInfo(scratch),
+    'broker pid (CPU column)': brokerPid ?? 'not found',
+    'messages per case': `${count(N)}, preloaded once with raw sendBatch; each case a fresh group from the beginning`,
+    message: `${String(RAW_BODY.length)}-byte body with the SDK's headers, ${String(KEYS)} keys, ${String(PARTITIONS)} partitions, replication factor 1`,
+    handler: 'does nothing; offsets committed after processing',
+    consumers: `SDK defaults for both: maxBytesPerPartition 1 MiB, maxBytes 10 MiB, maxWaitTime 1 s; SDK commitIntervalMs ${String(transport.config.consumer.commitIntervalMs)}`,
+  });
+  // Warm-up (JIT, broker fetch paths), not reported.
+  const warm = scratch.name('warmup');
+  await preload(clients, warm, WARMUP);
+  await runCase(clients, warm, 'sdk-c6', WARMUP, 'warmup');
+  await runCase(clients, warm, 'raw', WARMUP, 'warmup');
+  await scratch.remove({ topics: [warm] });
+
+  const topic = scratch.name('main');
+  await preload(clients, topic, N);
+  const results: Result[] = [];
+  for (const impl of ['sdk-c6', 'raw', 'sdk-c1', 'raw-decode'] as const) {
+    results.push(await runCase(clients, topic, impl, N, 'run'));
+    console.log(`  ${LABELS[impl]}: done`);
+  }
+  console.log('');
+  report(results);
+  await transport.close();
+  const uncommitted = results.filter((r) => r.committedPartitions !== r.partitions);
+  if (uncommitted.length > 0) throw new Error(`${String(uncommitted.length)} case(s) did not commit every partition to its end offset`);
+});

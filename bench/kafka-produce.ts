@@ -1,0 +1,229 @@
+/**
+ * Produce throughput, 1 KiB messages with 100 keys, a 6-partition topic with replication factor 1, idempotent
+ * producers with `acks: -1`: the SDK's KafkaPublisher (1,000 concurrent await-loops; all N publishes started at once)
+ * against raw kafkajs (sendBatch of 1,000 awaited in turn, plain and with the SDK's headers; one awaited send per message).
+ *
+ *   npx tsx bench/kafka-produce.ts
+ *   BENCH_N=100000 BENCH_N_EACH=5000 BENCH_BATCH=1000 BENCH_LOOPS=1000 BENCH_KEYS=100 BENCH_PARTITIONS=6 KAFKA_BROKERS=127.0.0.1:9092
+ *   BENCH_CASES=sdk-loops,raw-batch,sdk-all,raw-batch-headers,raw-each (a subset, in that order)
+ *   SDK publish settings to experiment with: BENCH_LINGER_MS, BENCH_MAX_BATCH, BENCH_MAX_BUFFERED (unset: the SDK's defaults)
+ */
+import type { Kafka } from 'kafkajs';
+import { KafkaTransport, type KafkaPublishConfig } from '../src/adapters/kafka/index.js';
+import { intEnv, listEnv } from './lib/env.js';
+import { count, fixed, mb, printTable, ratio } from './lib/format.js';
+import {
+  KAFKA_BROKERS,
+  RAW_PRODUCER,
+  envelopeMessage,
+  kafkaBrokerPid,
+  kafkaVersionInfo,
+  keyOf,
+  collectGarbage,
+  measureKafka,
+  optionalIntEnv,
+  printHeader,
+  rawKafka,
+  rawMessage,
+  runKafkaBench,
+  sendBatches,
+  sendEach,
+  type KafkaScratch,
+} from './lib/kafka.js';
+import { MemorySampler } from './lib/memory.js';
+import { MESSAGE_TYPE, RAW_BODY, SDK_PAYLOAD } from './lib/payload.js';
+import { concurrentLoops, type Measured } from './lib/timing.js';
+
+const N = intEnv('BENCH_N', 100_000);
+const N_EACH = intEnv('BENCH_N_EACH', 5_000);
+const BATCH = intEnv('BENCH_BATCH', 1_000);
+const LOOPS = intEnv('BENCH_LOOPS', 1_000);
+const KEYS = intEnv('BENCH_KEYS', 100);
+const PARTITIONS = intEnv('BENCH_PARTITIONS', 6);
+const WARMUP = intEnv('BENCH_WARMUP', 10_000);
+const ALL_CASES = ['sdk-loops', 'raw-batch', 'sdk-all', 'raw-batch-headers', 'raw-each'] as const;
+type CaseId = (typeof ALL_CASES)[number];
+const CASES = listEnv('BENCH_CASES', ALL_CASES, ALL_CASES);
+const PUBLISH: KafkaPublishConfig = {
+  ...opt('lingerMs', optionalIntEnv('BENCH_LINGER_MS', 0)),
+  ...opt('maxBatchSize', optionalIntEnv('BENCH_MAX_BATCH', 1)),
+  ...opt('maxBuffered', optionalIntEnv('BENCH_MAX_BUFFERED', 1)),
+};
+const TARGET_BATCH = 0.8;
+
+class HeapSampler extends MemorySampler {
+  baseline = 0;
+}
+const TARGET_EACH = 10;
+
+function opt<K extends string>(key: K, value: number | undefined): Partial<Record<K, number>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, number>);
+}
+
+const LABELS: Record<CaseId, string> = {
+  'sdk-all': '(a1) SDK, all N publish() started at once',
+  'sdk-loops': `(a2) SDK, ${count(LOOPS)} concurrent await-loops`,
+  'raw-each': '(b) raw, send() per message, awaited in turn',
+  'raw-batch': `(c) raw, sendBatch of ${count(BATCH)}, awaited in turn`,
+  'raw-batch-headers': `(c') raw, sendBatch of ${count(BATCH)}, SDK's headers`,
+};
+
+interface Result extends Measured {
+  readonly id: CaseId;
+  /** Peak heap in use during the measured section (sampled every 50 ms) above the heap in use after a GC before it. */
+  readonly heapGrowth: number;
+  readonly messages: number;
+  readonly stored: number;
+  readonly expected: number;
+}
+
+interface Clients {
+  readonly transport: KafkaTransport;
+  readonly raw: Kafka;
+  readonly scratch: KafkaScratch;
+  readonly brokerPid: number | undefined;
+}
+
+const sdkMessage = (index: number): { type: string; key: string; payload: string } => ({ type: MESSAGE_TYPE, key: keyOf(index, KEYS), payload: SDK_PAYLOAD });
+
+async function sdkCase(clients: Clients, id: 'sdk-all' | 'sdk-loops', messages: number, label: string): Promise<Result> {
+  const { transport, scratch, brokerPid } = clients;
+  const topic = scratch.name(label);
+  await scratch.createTopic(topic, PARTITIONS);
+  const publisher = await transport.publisher();
+  const unregister = scratch.closeOnCleanUp(() => publisher.close());
+  const memory = new HeapSampler();
+  let measured: Measured;
+  try {
+    await publisher.publish(topic, sdkMessage(0)); // producer id, metadata, the topic check: not measured
+    measured = await sampled(memory, () => measureKafka(brokerPid, async () => {
+      if (id === 'sdk-all') await Promise.all(Array.from({ length: messages }, (_, i) => publisher.publish(topic, sdkMessage(i))));
+      else await concurrentLoops(messages, LOOPS, (i) => publisher.publish(topic, sdkMessage(i)));
+    }));
+  } finally {
+    await publisher.close();
+    unregister();
+  }
+  const stored = await scratch.stored(topic);
+  await scratch.remove({ topics: [topic] });
+  return { id, messages, stored, expected: messages + 1, heapGrowth: memory.peakHeapUsed - memory.baseline, ...measured };
+}
+
+async function rawCase(clients: Clients, id: 'raw-batch' | 'raw-batch-headers' | 'raw-each', messages: number, label: string): Promise<Result> {
+  const { raw, scratch, brokerPid } = clients;
+  const topic = scratch.name(label);
+  await scratch.createTopic(topic, PARTITIONS);
+  const producer = raw.producer(RAW_PRODUCER);
+  const unregister = scratch.closeOnCleanUp(() => producer.disconnect());
+  const memory = new HeapSampler();
+  const make = id === 'raw-batch-headers' ? (i: number) => envelopeMessage(i, KEYS) : (i: number) => rawMessage(i, KEYS);
+  let measured: Measured;
+  try {
+    await producer.connect();
+    await producer.send({ topic, messages: [make(0)], acks: -1 }); // producer id and metadata: not measured
+    measured = await sampled(memory, () => measureKafka(brokerPid, () => (id === 'raw-each' ? sendEach(producer, topic, messages, make) : sendBatches(producer, topic, messages, BATCH, make))));
+  } finally {
+    await producer.disconnect();
+    unregister();
+  }
+  const stored = await scratch.stored(topic);
+  await scratch.remove({ topics: [topic] });
+  return { id, messages, stored, expected: messages + 1, heapGrowth: memory.peakHeapUsed - memory.baseline, ...measured };
+}
+
+async function sampled<T>(memory: HeapSampler, task: () => Promise<T>): Promise<T> {
+  collectGarbage();
+  memory.baseline = process.memoryUsage().heapUsed;
+  memory.start();
+  try {
+    return await task();
+  } finally {
+    memory.stop();
+  }
+}
+
+function report(results: readonly Result[]): void {
+  const rate = (r: Result): number => (r.messages * 1000) / r.ms;
+  const find = (id: CaseId): Result | undefined => results.find((o) => o.id === id);
+  const batch = find('raw-batch');
+  const headers = find('raw-batch-headers');
+  const each = find('raw-each');
+  printTable(
+    [
+      { header: 'case' },
+      { header: 'msgs', align: 'right' },
+      { header: 'ms', align: 'right' },
+      { header: 'msgs/s', align: 'right' },
+      { header: 'client CPU µs/msg', align: 'right' },
+      { header: 'broker CPU µs/msg', align: 'right' },
+      { header: 'peak heap growth', align: 'right' },
+      { header: 'SDK/(c)', align: 'right' },
+      { header: "SDK/(c')", align: 'right' },
+      { header: 'SDK/(b)', align: 'right' },
+      { header: 'end offsets sum to N+1' },
+    ],
+    results.map((r) => {
+      const sdk = r.id.startsWith('sdk');
+      return [
+        LABELS[r.id],
+        count(r.messages),
+        count(r.ms),
+        count(rate(r)),
+        fixed((r.cpuMs * 1000) / r.messages),
+        r.brokerCpuMs === undefined ? '?' : fixed((r.brokerCpuMs * 1000) / r.messages),
+        mb(r.heapGrowth),
+        sdk && batch ? ratio(rate(r) / rate(batch)) : '',
+        sdk && headers ? ratio(rate(r) / rate(headers)) : '',
+        sdk && each ? ratio(rate(r) / rate(each)) : '',
+        r.stored === r.expected ? 'yes' : `NO (${count(r.stored)} of ${count(r.expected)})`,
+      ];
+    }),
+  );
+  console.log('');
+  for (const r of results.filter((o) => o.id.startsWith('sdk'))) {
+    if (batch) {
+      const value = rate(r) / rate(batch);
+      console.log(`  ${LABELS[r.id]}: ${ratio(value)} of raw (c); target ≥ ${ratio(TARGET_BATCH)}: ${value >= TARGET_BATCH ? 'met' : 'NOT met'}`);
+    }
+    if (each) {
+      const value = rate(r) / rate(each);
+      console.log(`  ${LABELS[r.id]}: ${ratio(value)} of raw (b); target ≥ ${ratio(TARGET_EACH)}: ${value >= TARGET_EACH ? 'met' : 'NOT met'}`);
+    }
+  }
+}
+
+await runKafkaBench('produce', 10 * 60_000, async (scratch) => {
+  const brokerPid = kafkaBrokerPid();
+  const transport = await KafkaTransport.connect({
+    brokers: [...KAFKA_BROKERS],
+    clientId: `${scratch.prefix}.sdk`,
+    topics: { defaults: { partitions: PARTITIONS, replicationFactor: 1 } },
+    publish: PUBLISH,
+  });
+  scratch.closeOnCleanUp(() => transport.close());
+  const raw = rawKafka(`${scratch.prefix}.raw`);
+  const { lingerMs, maxBatchSize, maxBuffered } = transport.config.publish;
+  printHeader('Kafka produce: SDK KafkaPublisher vs raw kafkajs producer', {
+    broker: await kafkaVersionInfo(scratch),
+    'broker pid (CPU column)': brokerPid ?? 'not found',
+    'messages per case': `${count(N)} (send-per-message case: ${count(N_EACH)}), after 1 unmeasured message`,
+    message: `${String(RAW_BODY.length)}-byte body, ${String(KEYS)} keys, ${String(PARTITIONS)} partitions, replication factor 1`,
+    producers: 'idempotent, maxInFlightRequests 1, acks -1, murmur2 partitioner (SDK and raw)',
+    'SDK publish settings': `lingerMs ${String(lingerMs)}, maxBatchSize ${count(maxBatchSize)}, maxBuffered ${count(maxBuffered)}${Object.keys(PUBLISH).length > 0 ? ' (set by env)' : ' (defaults)'}`,
+  });
+  const clients: Clients = { transport, raw, scratch, brokerPid };
+  // Warm-up (JIT, broker code paths), not reported.
+  await sdkCase(clients, 'sdk-loops', WARMUP, 'warmup-sdk');
+  await rawCase(clients, 'raw-batch', WARMUP, 'warmup-raw');
+  const results: Result[] = [];
+  for (const id of ALL_CASES.filter((c) => CASES.includes(c))) {
+    if (id === 'sdk-all' || id === 'sdk-loops') results.push(await sdkCase(clients, id, N, id));
+    else results.push(await rawCase(clients, id, id === 'raw-each' ? N_EACH : N, id));
+    console.log(`  ${LABELS[id]}: done`);
+  }
+  console.log('');
+  report(results);
+  await transport.close();
+  const lost = results.filter((r) => r.stored !== r.expected);
+  if (lost.length > 0) throw new Error(`${String(lost.length)} case(s): the topic's end offsets do not sum to the messages acknowledged`);
+});
