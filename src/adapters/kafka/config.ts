@@ -12,6 +12,8 @@ export interface KafkaPublishConfig {
   readonly lingerMs?: number;
   /** Messages per produce request at most. Default 1,000. */
   readonly maxBatchSize?: number;
+  /** Bytes per produce request at most (below the broker's `message.max.bytes`, 1 MiB by default). Default 900,000. */
+  readonly maxBatchBytes?: number;
   /** Publishes buffered or in flight at once; more wait for room (bounded memory). Default 10,000. */
   readonly maxBuffered?: number;
   /** A publish not acknowledged in this time rejects with `PublishTimeoutError`. Default 30 s. */
@@ -118,6 +120,7 @@ const spec: ConfigSpec<ResolvedKafkaConfig> = {
       spec: {
         lingerMs: { rule: { kind: 'integer', min: 0, max: 1000 }, default: 2 },
         maxBatchSize: { rule: { kind: 'integer', min: 1, max: 100_000 }, default: 1000 },
+        maxBatchBytes: { rule: { kind: 'integer', min: 1024 }, default: 900_000 },
         maxBuffered: { rule: { kind: 'integer', min: 1 }, default: 10_000 },
         timeoutMs: { rule: { kind: 'integer', min: 1 }, default: 30_000 },
       } satisfies ConfigSpec<Required<KafkaPublishConfig>>,

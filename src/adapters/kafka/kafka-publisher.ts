@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import {
   ClosedError,
   ConnectionLostError,
@@ -42,6 +43,7 @@ export class KafkaPublisher implements Publisher {
   private closed = false;
 
   private producer: Promise<ProducerDriver> | undefined;
+  private deadlineBucket: { readonly id: number; readonly signal: AbortSignal } | undefined;
 
   /**
    * `newProducer` makes a connected idempotent producer: after an uncertain failure (timeout, lost broker,
@@ -66,7 +68,11 @@ export class KafkaPublisher implements Publisher {
   /** Publishes a wire record as it is (dead letters, replays), with the same acknowledgement semantics. */
   publishRecord(topic: string, record: WireRecord): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('KafkaPublisher'));
-    return this.inFlight.track(this.enqueue(topic, toKafka(record)));
+    return this.inFlight.track(this.enqueue(topic, () => Promise.resolve(toKafka(record))));
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Stops taking publishes, sends what is buffered and waits for every acknowledgement, then disconnects. */
@@ -82,17 +88,19 @@ export class KafkaPublisher implements Publisher {
   private async publishEnvelope<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
     requireTopic(topic);
     const envelope = createEnvelope(message, this.serializer.defaultContentType);
-    const body = await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload);
-    await this.enqueue(topic, toKafka(toWireRecord(envelope, body)));
+    await this.enqueue(topic, async () => toKafka(toWireRecord(envelope, await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload))));
     return envelope;
   }
 
-  private async enqueue(topic: string, message: OutgoingKafkaMessage): Promise<void> {
-    message.partition = this.partitioner(topic, await this.topics.partitions(topic), message.key);
-    if (!this.room.tryAcquire() && !(await this.room.acquire(AbortSignal.timeout(this.config.timeoutMs)))) {
+  /** Waits for room first, then builds the message: publishes that wait hold no encoded body. */
+  private async enqueue(topic: string, build: () => Promise<OutgoingKafkaMessage>): Promise<void> {
+    const partitions = await this.topics.partitions(topic);
+    if (!this.room.tryAcquire() && !(await this.room.acquire(this.roomDeadline()))) {
       throw new PublishTimeoutError(this.config.timeoutMs, { cause: new Error(`not sent: ${String(this.config.maxBuffered)} publishes were buffered or awaiting acknowledgement`) });
     }
     try {
+      const message = await build();
+      message.partition = this.partitioner(topic, partitions, message.key);
       await new Promise<void>((resolve, reject) => {
         this.queue.push({ topic, message, resolve, reject });
         this.schedule();
@@ -100,6 +108,17 @@ export class KafkaPublisher implements Publisher {
     } finally {
       this.room.release();
     }
+  }
+
+  /** One deadline shared by every publish that starts waiting within the same 100 ms, not one timer each. */
+  private roomDeadline(): AbortSignal {
+    const id = Math.ceil((Date.now() + this.config.timeoutMs) / 100);
+    if (this.deadlineBucket?.id !== id) {
+      const signal = AbortSignal.timeout(Math.max(1, id * 100 - Date.now()));
+      setMaxListeners(0, signal);
+      this.deadlineBucket = { id, signal };
+    }
+    return this.deadlineBucket.signal;
   }
 
   private schedule(): void {
@@ -120,10 +139,28 @@ export class KafkaPublisher implements Publisher {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
     try {
-      while (this.queue.length > 0) await this.sendBatch(this.queue.splice(0, this.config.maxBatchSize));
+      while (this.queue.length > 0) await this.sendBatch(this.queue.splice(0, this.batchLength()));
     } finally {
       this.sending = false;
     }
+  }
+
+  /**
+   * How many queued messages the next request takes: at most `maxBatchSize`, and at most `maxBatchBytes`
+   * (Kafka refuses a record batch over its `message.max.bytes` whole). A message larger than that goes
+   * alone, so if the broker refuses it, it is the only one refused.
+   */
+  private batchLength(): number {
+    let bytes = 0;
+    let count = 0;
+    for (const item of this.queue) {
+      const size = sizeOf(item.message);
+      if (count > 0 && (bytes + size > this.config.maxBatchBytes || count >= this.config.maxBatchSize)) break;
+      bytes += size;
+      count += 1;
+      if (bytes > this.config.maxBatchBytes) break;
+    }
+    return Math.max(1, count);
   }
 
   private async sendBatch(batch: Queued[]): Promise<void> {
@@ -180,4 +217,11 @@ export class KafkaPublisher implements Publisher {
     this.producer = undefined;
     void old?.then((producer) => producer.disconnect()).catch(() => undefined);
   }
+}
+
+/** Bytes a record adds to a request, roughly: value, key and headers. */
+function sizeOf(message: OutgoingKafkaMessage): number {
+  let size = message.value.length + (message.key?.length ?? 0) + 64;
+  for (const [name, value] of Object.entries(message.headers)) size += name.length + value.length + 8;
+  return size;
 }

@@ -57,6 +57,7 @@ export class KafkaTransport {
 
   async publisher(options: { serializer?: SerializerConfig } = {}): Promise<KafkaPublisher> {
     const publisher = await KafkaTransport.startPublisher(this.driver, this.topics, this.serializerFor(options.serializer), this.config);
+    for (const known of this.publishers) if (known.isClosed) this.publishers.delete(known);
     this.publishers.add(publisher);
     return publisher;
   }

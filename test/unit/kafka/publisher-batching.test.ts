@@ -24,7 +24,7 @@ function recordingProducer(delayMs: number, fail?: Error, dropPartition?: number
 }
 
 const topics = { ensure: () => Promise.resolve(), partitions: () => Promise.resolve(3) } as unknown as TopicRegistry;
-const config = { lingerMs: 2, maxBatchSize: 100, maxBuffered: 10_000, timeoutMs: 5000 };
+const config = { lingerMs: 2, maxBatchSize: 100, maxBatchBytes: 900_000, maxBuffered: 10_000, timeoutMs: 5000 };
 const byKey = (_topic: string, count: number, key: string | null): number => (key === null ? 0 : key.length % count);
 
 function publisherOn(producer: ProducerDriver, overrides: Partial<typeof config> = {}): { publisher: KafkaPublisher; producersMade: () => number } {
@@ -77,6 +77,19 @@ describe('KafkaPublisher batching', () => {
     assert.deepEqual([second, third], ['ok', 'ok']);
     await publisher.publish('t', { type: 't', key: 'bb', payload: 'again' });
     assert.equal(producersMade(), 2, 'a new producer after the uncertain outcome');
+  });
+
+  it('caps a request by bytes too, and sends a message larger than the cap alone', async () => {
+    const { producer, requests } = recordingProducer(2);
+    const { publisher } = publisherOn(producer, { maxBatchBytes: 10_000 });
+    const small = Array.from({ length: 30 }, (_, i) => publisher.publish('t', { type: 't', payload: 'x'.repeat(1000 + i) }));
+    const big = publisher.publish('t', { type: 't', payload: 'y'.repeat(20_000) });
+    await Promise.all([...small, big]);
+    const sizes = requests.map((r) => r.topicMessages.flatMap((t) => t.messages).reduce((n, m) => n + m.value.length, 0));
+    const counts = requests.map((r) => r.topicMessages.flatMap((t) => t.messages).length);
+    assert.ok(sizes.every((bytes, i) => bytes <= 10_000 || counts[i] === 1), `request sizes ${sizes.join(',')}`);
+    assert.ok(requests.some((r) => r.topicMessages.flatMap((t) => t.messages).some((m) => m.value.length > 20_000)), 'the big one was sent');
+    assert.equal(counts.reduce((a, b) => a + b, 0), 31);
   });
 
   it('bounds what it buffers: publishes beyond maxBuffered wait for room', async () => {
