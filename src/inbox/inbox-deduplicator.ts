@@ -39,6 +39,7 @@ export class InboxDeduplicator {
   readonly events = new EventEmitter<InboxEvents>();
   private readonly config: InboxConfig;
   private readonly insert: string;
+  private serial: Promise<void> = Promise.resolve();
 
   constructor(config: InboxConfig) {
     this.config = validateConfig('InboxDeduplicator', config, spec);
@@ -48,7 +49,7 @@ export class InboxDeduplicator {
   /** Wraps an inbox handler into a transport handler. */
   wrap<T = unknown>(handler: InboxHandler<T>): Handler<T> {
     return async (message, context) => {
-      await this.config.dataSource.transaction(async (manager) => {
+      await this.transaction(async (manager) => {
         if (!(await this.record(manager, message.id))) {
           this.events.emit('duplicate', message);
           return;
@@ -65,7 +66,7 @@ export class InboxDeduplicator {
    */
   wrapBatch<T = unknown>(handler: InboxBatchHandler<T>): BatchHandler<T> {
     return async (messages, context) => {
-      await this.config.dataSource.transaction(async (manager) => {
+      await this.transaction(async (manager) => {
         const recorded = await this.recordAll(manager, messages.map((m) => m.id));
         const fresh: Array<Envelope<T>> = [];
         for (const message of messages) {
@@ -75,6 +76,17 @@ export class InboxDeduplicator {
         if (fresh.length > 0) await handler(fresh, { ...context, manager });
       });
     };
+  }
+
+  /**
+   * sql.js has one connection: two transactions begun on it at once interleave into one, and the key can no
+   * longer decide between racing deliveries. There, the inbox runs its transactions one after another.
+   */
+  private transaction(work: (manager: EntityManager) => Promise<void>): Promise<void> {
+    if (this.config.dataSource.options.type !== 'sqljs') return this.config.dataSource.transaction(work);
+    const run = this.serial.then(() => this.config.dataSource.transaction(work));
+    this.serial = run.catch(() => undefined);
+    return run;
   }
 
   /** Removes marks older than `olderThanMs` (keep it well above the broker's redelivery window), `limit` at a time. */

@@ -10,8 +10,8 @@ export interface TransportFeatures {
   readonly newGroupReceivesOldMessages: boolean;
   /** Members of a group share its messages round-robin (RabbitMQ, memory); Kafka assigns whole partitions. */
   readonly balancesGroupMembers: boolean;
-  /** The transport dead-letters a message after this many failed deliveries; undefined when not enforced. */
-  readonly deliveryLimit: number | undefined;
+  /** The transport dead-letters a message after this many failed deliveries (as configured by the harness). */
+  readonly deliveryLimit: number;
   /** A message taken back from a crashed or abandoned consumer comes with a higher attempt (RabbitMQ counts, Kafka cannot). */
   readonly attemptSurvivesConsumerLoss: boolean;
   /** How long to wait for an expected message. */
@@ -25,8 +25,8 @@ export interface TransportHarness {
   /** Publishes as a producer that does not use this SDK would: raw bytes and headers. */
   publishRaw(topic: string, record: WireRecord): Promise<void>;
   deadLetterTopic(topic: string, group: string): string;
-  /** Kills the consumer without settling anything (channel dropped, process gone). Absent: test skipped. */
-  crash?(subscription: Subscription): Promise<void>;
+  /** Kills the consumer without settling anything (channel dropped, process gone). */
+  crash(subscription: Subscription): Promise<void>;
   /** Releases everything the harness created. */
   close(): Promise<void>;
 }

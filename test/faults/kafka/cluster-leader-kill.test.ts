@@ -63,10 +63,7 @@ describe('fault: the leader of a partition of a 3-broker Kafka cluster (RF 3, mi
   before(async function () {
     this.timeout(200_000);
     const others = (await runningClusters()).filter((name) => name !== CLUSTER);
-    if (others.length > 0) {
-      console.log(`      skipped: cluster ${others.join(', ')} holds the cluster ports`);
-      this.skip();
-    }
+    if (others.length > 0) throw new Error(`cluster ${others.join(', ')} holds the cluster ports: this fault test cannot run`);
     cluster = await KafkaCluster.start(CLUSTER);
     admin = await rawAdmin(cluster.brokers);
   });
