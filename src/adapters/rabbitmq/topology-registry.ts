@@ -18,6 +18,7 @@ export interface GroupTopologyOptions {
 export class TopologyRegistry implements ConnectionParticipant {
   readonly declaredExchanges = new Set<string>();
   readonly declaredQueues = new Set<string>();
+  private previous: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly connection: RabbitConnection,
@@ -70,7 +71,17 @@ export class TopologyRegistry implements ConnectionParticipant {
     return mergeTopology(implied, this.config.topology);
   }
 
-  private async declareOn(model: ChannelModel, topology: TopologyConfig): Promise<Array<TopologyError | ConnectionLostError>> {
+  /**
+   * One declaration batch at a time: RabbitMQ 3.x answers a second, concurrent declare of a quorum queue
+   * before the queue's Raft group is running, and a consume then crashes the whole connection.
+   */
+  private declareOn(model: ChannelModel, topology: TopologyConfig): Promise<Array<TopologyError | ConnectionLostError>> {
+    const run = this.previous.then(() => this.declareNow(model, topology));
+    this.previous = run.catch(() => undefined);
+    return run;
+  }
+
+  private async declareNow(model: ChannelModel, topology: TopologyConfig): Promise<Array<TopologyError | ConnectionLostError>> {
     const errors = await declareTopology(model, topology, this.config.queues);
     for (const name of Object.keys(topology.exchanges ?? {})) this.declaredExchanges.add(name);
     for (const name of Object.keys(topology.queues ?? {})) this.declaredQueues.add(name);

@@ -51,6 +51,24 @@ describe('RabbitMQ topology (real broker)', function () {
     await waitFor(() => received.includes(sent.id), 5000, () => 'the healthy subscription still consumes');
   });
 
+  it('many subscriptions to one new quorum queue at once: the connection survives (declarations run one at a time)', async () => {
+    // RabbitMQ 3.x answers a concurrent declare of a quorum queue before its Raft group runs; a consume
+    // then crashes the connection. Without the registry's serialization this fails in most rounds.
+    const transport = await fixture.connect();
+    const disconnects: unknown[] = [];
+    transport.events.on('disconnect', (e) => disconnects.push(e));
+    for (let round = 0; round < 20; round++) {
+      const topic = uniqueName(`qq-burst-${String(round)}`);
+      const received = new Set<string>();
+      const subscriber = transport.subscriber();
+      await Promise.all(Array.from({ length: 5 }, () => subscriber.subscribe(topic, (m) => void received.add(m.id), { group: 'g' })));
+      const sent = await (await transport.publisher()).publish(topic, { type: 'x', payload: round });
+      await waitFor(() => received.has(sent.id), 5000, () => `round ${String(round)}: consumed`);
+      await subscriber.close();
+    }
+    assert.deepEqual(disconnects, []);
+  });
+
   it('connect() rejects with TopologyError when the configured topology is refused', async () => {
     const exchange = uniqueName('ex');
     const raw = await amqplib.connect(rabbitUrl());
