@@ -41,7 +41,8 @@ export function envelopeMessage(index: number, keys: number): Message {
   return {
     key: keyOf(index, keys),
     value: RAW_BODY,
-    headers: { 'rmq-id': randomUUID(), 'rmq-type': MESSAGE_TYPE, 'rmq-content-type': 'application/json', 'rmq-created-at': new Date().toISOString() },
+    headers: { 'rmq-id': randomUUID(), 'rmq-type': MESSAGE_TYPE, 'rmq-content-type': 'application/json' },
+    timestamp: String(Date.now()), // the SDK's created-at
   };
 }
 

@@ -59,7 +59,7 @@ export interface AdminDriver {
   connect(): Promise<void>;
   disconnect(): Promise<void>;
   describeCluster(): Promise<{ brokers: unknown[] }>;
-  fetchTopicMetadata(options: { topics: string[] }): Promise<{ topics: Array<{ name: string; partitions: unknown[] }> }>;
+  fetchTopicMetadata(options: { topics: string[] }): Promise<{ topics: Array<{ name: string; partitions: Array<{ leader?: number }> }> }>;
   createTopics(options: {
     waitForLeaders: boolean;
     timeout?: number;

@@ -8,7 +8,6 @@ import {
   Semaphore,
   createEnvelope,
   requireTopic,
-  toWireRecord,
   type Envelope,
   type MessageSerializer,
   type OutgoingMessage,
@@ -18,7 +17,7 @@ import {
 import type { ResolvedKafkaConfig } from './config.js';
 import type { ProducerDriver } from './driver.js';
 import { toPublishError } from './kafka-errors.js';
-import { toKafka, type OutgoingKafkaMessage } from './kafka-wire.js';
+import { envelopeToKafka, toKafka, type OutgoingKafkaMessage } from './kafka-wire.js';
 import type { TopicRegistry } from './topic-registry.js';
 
 interface Queued {
@@ -88,7 +87,7 @@ export class KafkaPublisher implements Publisher {
   private async publishEnvelope<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
     requireTopic(topic);
     const envelope = createEnvelope(message, this.serializer.defaultContentType);
-    await this.enqueue(topic, async () => toKafka(toWireRecord(envelope, await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload))));
+    await this.enqueue(topic, async () => envelopeToKafka(envelope, await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload)));
     return envelope;
   }
 

@@ -19,7 +19,7 @@ import type { ResolvedKafkaConfig } from './config.js';
 import type { BatchPayload, ConsumerDriver } from './driver.js';
 import { isRebalancing } from './kafka-errors.js';
 import type { KafkaPublisher } from './kafka-publisher.js';
-import { fromKafka, type KafkaMessage } from './kafka-wire.js';
+import { fromKafka, kafkaTimestamp, withCreatedAt, type KafkaMessage } from './kafka-wire.js';
 import { KafkaNaming } from './naming.js';
 import { OffsetWatermark } from './offset-watermark.js';
 import type { ResolvedKafkaSubscribeOptions } from './subscribe-options.js';
@@ -211,7 +211,7 @@ export class KafkaSubscription implements Subscription {
     const alone: KafkaMessage[] = [];
     for (const message of chunk) {
       try {
-        const fallback = { id: KafkaNaming.positionId(topic, partition, message.offset), attempt: 1, defaultContentType: this.deps.defaultContentType };
+        const fallback = { id: KafkaNaming.positionId(topic, partition, message.offset), attempt: 1, defaultContentType: this.deps.defaultContentType, ...kafkaTimestamp(message) };
         decoded.push({ message, envelope: await decodeRecord(mode.serializer, fromKafka(message), fallback) });
       } catch {
         alone.push(message);
@@ -253,7 +253,7 @@ export class KafkaSubscription implements Subscription {
   private async process(topic: string, partition: number, message: KafkaMessage): Promise<Result> {
     const record = fromKafka(message);
     const id = KafkaNaming.positionId(topic, partition, message.offset);
-    const timestamp = message.timestamp === undefined ? {} : { timestamp: new Date(Number(message.timestamp)) };
+    const timestamp = kafkaTimestamp(message);
     for (let attempt = 1; ; attempt++) {
       if (this.crashed()) return 'abandoned';
       const outcome = await this.deps.pipeline(
@@ -263,9 +263,9 @@ export class KafkaSubscription implements Subscription {
       );
       if (this.crashed()) return 'abandoned';
       if (outcome.action === 'ack') return 'done';
-      if (outcome.action === 'dead-letter') return this.deadLetter(record, id, outcome.reason, outcome.error, attempt);
+      if (outcome.action === 'dead-letter') return this.deadLetter(withCreatedAt(record, message), id, outcome.reason, outcome.error, attempt);
       if (attempt >= this.deps.config.deliveryLimit) {
-        return this.deadLetter(record, id, 'delivery-limit', new DeliveryLimitExceededError(attempt, outcome.error), attempt);
+        return this.deadLetter(withCreatedAt(record, message), id, 'delivery-limit', new DeliveryLimitExceededError(attempt, outcome.error), attempt);
       }
       if (!(await this.pause(attempt)) || !this.taking) return 'abandoned'; // closing or rebalancing: the next owner retries it
     }

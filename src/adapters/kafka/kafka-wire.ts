@@ -1,4 +1,4 @@
-import type { WireRecord } from '../../core/index.js';
+import { WireHeader, type Envelope, type WireRecord } from '../../core/index.js';
 
 /** A record as Kafka clients hand it over: header values are bytes (or strings), the key may be absent. */
 export interface KafkaMessage {
@@ -15,16 +15,53 @@ export interface OutgoingKafkaMessage {
   partition?: number;
   value: Buffer;
   headers: Record<string, string>;
+  /** Milliseconds since the epoch: the envelope's created-at travels as the record's timestamp. */
+  timestamp?: string;
 }
 
-/** Envelope headers travel as Kafka headers (see core `wire.ts`); the key is the record key, so it picks the partition. */
-export function toKafka(record: WireRecord): OutgoingKafkaMessage {
-  const body = record.body;
-  return {
-    key: record.key ?? null,
-    value: Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-    headers: { ...record.headers },
+/**
+ * Envelope → record: the envelope's fields as `rmq-*` headers (see core `wire.ts`) except created-at, which is
+ * the record's own timestamp (one header less to encode and decode); the key is the record key.
+ */
+export function envelopeToKafka(envelope: Envelope, body: Uint8Array): OutgoingKafkaMessage {
+  const headers: Record<string, string> = {
+    ...envelope.headers,
+    [WireHeader.ID]: envelope.id,
+    [WireHeader.TYPE]: envelope.type,
+    [WireHeader.CONTENT_TYPE]: envelope.contentType,
   };
+  if (envelope.correlationId !== undefined) headers[WireHeader.CORRELATION_ID] = envelope.correlationId;
+  if (envelope.causationId !== undefined) headers[WireHeader.CAUSATION_ID] = envelope.causationId;
+  return { key: envelope.key ?? null, value: toBuffer(body), headers, timestamp: String(envelope.createdAt.getTime()) };
+}
+
+/** A wire record (outbox rows, dead letters) → record; an `rmq-created-at` header becomes the record's timestamp. */
+export function toKafka(record: WireRecord): OutgoingKafkaMessage {
+  const { [WireHeader.CREATED_AT]: createdAt, ...rest } = record.headers;
+  const headers: Record<string, string> = rest;
+  const ms = createdAt === undefined ? Number.NaN : Date.parse(createdAt);
+  const message: OutgoingKafkaMessage = { key: record.key ?? null, value: toBuffer(record.body), headers };
+  if (!Number.isNaN(ms)) message.timestamp = String(ms);
+  else if (createdAt !== undefined) headers[WireHeader.CREATED_AT] = createdAt; // not a date: passed on as it came
+  return message;
+}
+
+/** The record's timestamp as the created-at a record without an `rmq-created-at` header falls back to. */
+export function kafkaTimestamp(message: KafkaMessage): { timestamp?: Date } {
+  if (message.timestamp === undefined) return {};
+  const ms = Number(message.timestamp);
+  return Number.isFinite(ms) && ms >= 0 ? { timestamp: new Date(ms) } : {};
+}
+
+/** The record with its timestamp written into `rmq-created-at`: a dead letter keeps the original created-at. */
+export function withCreatedAt(record: WireRecord, message: KafkaMessage): WireRecord {
+  const { timestamp } = kafkaTimestamp(message);
+  if (record.headers[WireHeader.CREATED_AT] !== undefined || timestamp === undefined) return record;
+  return { ...record, headers: { ...record.headers, [WireHeader.CREATED_AT]: timestamp.toISOString() } };
+}
+
+function toBuffer(body: Uint8Array): Buffer {
+  return Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
 }
 
 export function fromKafka(message: KafkaMessage): WireRecord {

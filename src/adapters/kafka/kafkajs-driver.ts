@@ -1,4 +1,4 @@
-import { Kafka, Partitioners, logLevel, type ConsumerConfig, type ProducerConfig } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type ConsumerConfig, type PartitionMetadata, type ProducerConfig } from 'kafkajs';
 import type { ResolvedKafkaConfig } from './config.js';
 import type { AdminDriver, ConsumerDriver, ConsumerOptions, KafkaDriver, ProducerDriver, ProducerOptions } from './driver.js';
 
@@ -24,12 +24,15 @@ export function kafkajsDriver(config: ResolvedKafkaConfig): KafkaDriver {
     admin: (): AdminDriver => kafka.admin(),
     partitioner: () => {
       const partition = Partitioners.DefaultPartitioner();
-      return (topic, partitionCount, key) =>
-        partition({
-          topic,
-          partitionMetadata: Array.from({ length: partitionCount }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 })),
-          message: { key, value: null },
-        });
+      const metadata = new Map<number, PartitionMetadata[]>(); // per partition count, not per message
+      return (topic, partitionCount, key) => {
+        let partitionMetadata = metadata.get(partitionCount);
+        if (!partitionMetadata) {
+          partitionMetadata = Array.from({ length: partitionCount }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+          metadata.set(partitionCount, partitionMetadata);
+        }
+        return partition({ topic, partitionMetadata, message: { key, value: null } });
+      };
     },
   };
 }

@@ -70,7 +70,33 @@ export class TopicRegistry {
       });
       if (created) this.created.add(topic);
     } catch (error) {
-      throw new TopologyError(`topic '${topic}'`, (error as Error).message, { cause: error });
+      if (!isNotYetKnown(error)) throw new TopologyError(`topic '${topic}'`, (error as Error).message, { cause: error });
+      // KRaft may answer the metadata request that follows a creation before the topic is known (kafkajs gives
+      // up on that error at once): created, but not yet visible. Wait for its leaders ourselves.
+      await this.awaitLeaders(topic, spec.partitions, error);
+      this.created.add(topic);
     }
   }
+
+  private async awaitLeaders(topic: string, partitions: number, cause: unknown): Promise<void> {
+    const deadline = Date.now() + LEADER_WAIT_MS;
+    for (let delay = 50; Date.now() < deadline; delay = Math.min(delay * 2, 1000)) {
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      try {
+        const { topics } = await this.admin.fetchTopicMetadata({ topics: [topic] });
+        const found = topics.find((t) => t.name === topic)?.partitions ?? [];
+        if (found.length >= partitions && found.every((p) => p.leader !== undefined && p.leader >= 0)) return;
+      } catch (error) {
+        if (!isNotYetKnown(error)) throw new TopologyError(`topic '${topic}'`, (error as Error).message, { cause: error });
+      }
+    }
+    throw new TopologyError(`topic '${topic}'`, `no leader for every partition within ${String(LEADER_WAIT_MS)} ms of its creation`, { cause });
+  }
+}
+
+const LEADER_WAIT_MS = 15_000;
+
+function isNotYetKnown(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return type === 'UNKNOWN_TOPIC_OR_PARTITION' || type === 'LEADER_NOT_AVAILABLE';
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { MessageValidationError, PoisonMessageError, baseContentType, bytesCodec, jsonCodec, textCodec } from '../../../src/core/index.js';
 
-const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+const bytes = (text: string): Uint8Array => Buffer.from(text, 'utf8'); // what the codecs return
 const INVALID_UTF8 = Uint8Array.of(0x7b, 0xc3, 0x28, 0x7d); // '{', broken 2-byte sequence, '}'
 
 function poisonReason(fn: () => unknown): string {

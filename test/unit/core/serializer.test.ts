@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ConfigError, MessageSerializer, MessageValidationError, PoisonMessageError, jsonCodec } from '../../../src/core/index.js';
 import type { Codec, StandardSchemaV1 } from '../../../src/core/index.js';
 
-const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+const bytes = (text: string): Uint8Array => Buffer.from(text, 'utf8'); // what the codecs return
 const JSON_TYPE = 'application/json';
 
 function configFields(config: unknown): string[] {
