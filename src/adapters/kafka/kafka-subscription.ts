@@ -146,9 +146,10 @@ export class KafkaSubscription implements Subscription {
   private async onBatch(payload: BatchPayload): Promise<void> {
     this.heartbeat = () => payload.heartbeat();
     if (this.deps.batch) return this.onBatchGrouped(payload, this.deps.batch);
+    if (this.options.orderBy !== 'key') return this.onBatchInOrder(payload);
     const { topic, partition, messages } = payload.batch;
     const watermark = new OffsetWatermark();
-    const lanes = new KeyLanes(this.options.orderBy === 'key' ? Math.min(this.options.concurrency, this.options.prefetch) : 1);
+    const lanes = new KeyLanes(Math.min(this.options.concurrency, this.options.prefetch));
     let lastCommit = Date.now();
     let committing = Promise.resolve();
     const commit = (): Promise<void> => (committing = committing.then(() => this.commit(payload, watermark)));
@@ -156,7 +157,7 @@ export class KafkaSubscription implements Subscription {
     for (const message of messages) {
       if (!this.taking || !payload.isRunning() || payload.isStale()) break;
       watermark.add(message.offset);
-      const key = this.options.orderBy === 'key' && message.key ? message.key.toString() : undefined;
+      const key = message.key ? message.key.toString() : undefined;
       await lanes.start(key, async () => {
         if (!(await this.slots.acquire(this.abort.signal))) return;
         try {
@@ -174,6 +175,33 @@ export class KafkaSubscription implements Subscription {
     await lanes.drain();
     if (this.crashed()) return;
     await commit();
+    if (this.rebalance !== undefined && this.state === 'active') throw this.rebalance; // kafkajs rejoins the group
+  }
+
+  /** `orderBy: 'partition'`: the partition's messages one after another (the common case, without lanes). */
+  private async onBatchInOrder(payload: BatchPayload): Promise<void> {
+    const { topic, partition, messages } = payload.batch;
+    const watermark = new OffsetWatermark();
+    let lastCommit = Date.now();
+    for (const message of messages) {
+      if (!this.taking || !payload.isRunning() || payload.isStale()) break;
+      watermark.add(message.offset);
+      if (!this.slots.tryAcquire() && !(await this.slots.acquire(this.abort.signal))) break;
+      let result: Result;
+      try {
+        result = await this.process(topic, partition, message);
+      } finally {
+        this.slots.release();
+      }
+      if (result !== 'done') break;
+      watermark.complete(message.offset);
+      if (Date.now() - lastCommit >= this.deps.config.commitIntervalMs) {
+        lastCommit = Date.now();
+        await this.commit(payload, watermark);
+      }
+    }
+    if (this.crashed()) return;
+    await this.commit(payload, watermark);
     if (this.rebalance !== undefined && this.state === 'active') throw this.rebalance; // kafkajs rejoins the group
   }
 
