@@ -43,7 +43,18 @@ const spec: ConfigSpec<ResolvedOutboxRelayConfig> = {
 };
 
 export function resolveOutboxRelayConfig(config: unknown): ResolvedOutboxRelayConfig {
-  return validateConfig('OutboxRelay', config, spec, (c) =>
-    c.publishTimeoutMs < c.leaseMs ? [] : [{ field: 'publishTimeoutMs', expected: `below leaseMs (${String(c.leaseMs)})`, received: String(c.publishTimeoutMs) }],
-  );
+  return validateConfig('OutboxRelay', config, spec, (c) => {
+    const latest = c.leaseMs - leaseMargin(c.leaseMs);
+    return c.publishTimeoutMs <= latest
+      ? []
+      : [{ field: 'publishTimeoutMs', expected: `at most ${String(latest)} (leaseMs ${String(c.leaseMs)} less a quarter of it for the claim and the marks)`, received: String(c.publishTimeoutMs) }];
+  });
+}
+
+/**
+ * The part of a lease kept free of publishing: a claim that took longer than this leaves too little lease to
+ * start a publish, and a margin of 1 ms would make every round give its rows back without publishing.
+ */
+function leaseMargin(leaseMs: number): number {
+  return Math.ceil(leaseMs / 4);
 }

@@ -38,6 +38,17 @@ export function nowPlus(dialect: DialectName, msParam: string): string {
   return `strftime('%Y-%m-%d %H:%M:%f', 'now', '+' || (${msParam} / 1000.0) || ' seconds')`;
 }
 
+/**
+ * `now - ms` as SQL, for a parameter holding a (non-negative) number of milliseconds. Not `nowPlus('-' + param)`:
+ * PostgreSQL cannot type a negated parameter (`- $1`: "operator is not unique: - unknown"), and SQLite reads the
+ * modifier `'+-1.5 seconds'` as invalid (NULL).
+ */
+export function nowMinus(dialect: DialectName, msParam: string): string {
+  if (dialect === 'postgres') return `now() - (${msParam} * interval '1 millisecond')`;
+  if (dialect === 'mysql') return `CURRENT_TIMESTAMP(3) - INTERVAL (${msParam} * 1000) MICROSECOND`;
+  return `strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (${msParam} / 1000.0) || ' seconds')`;
+}
+
 export async function rows<T>(runner: QueryRunner, sql: string, params: unknown[]): Promise<T[]> {
   const result = await runner.query(sql, params, true);
   return result.records as T[];

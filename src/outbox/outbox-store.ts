@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, QueryRunner } from 'typeorm';
 import { ConfigError } from '../core/index.js';
-import { affected, dialectOf, now, nowPlus, placeholders, rows, type DialectName, type OutboxRow } from './dialect.js';
+import { affected, dialectOf, now, nowMinus, nowPlus, placeholders, rows, type DialectName, type OutboxRow } from './dialect.js';
 import { OUTBOX_TABLE } from './schema.js';
 import { asSchemaError } from './schema-check.js';
 
@@ -137,7 +137,7 @@ export class OutboxStore {
   /** Removes sent rows older than `keepSentMs`, at most `limit` at a time (short statements, writers never wait long). */
   async removeSent(keepSentMs: number, limit: number): Promise<number> {
     const [age, max] = placeholders(this.dialect, 2);
-    const cutoff = nowPlus(this.dialect, `-${String(age)}`);
+    const cutoff = nowMinus(this.dialect, String(age));
     const inner = `SELECT position FROM ${OUTBOX_TABLE} WHERE status = 'sent' AND sent_at < ${cutoff} ORDER BY position LIMIT ${String(max)}`;
     const sql =
       this.dialect === 'mysql'

@@ -25,6 +25,7 @@ describe('outbox and inbox configuration', () => {
     ['batch size zero', { dataSource, publisher, batchSize: 0 }, ['batchSize']],
     ['lease too short', { dataSource, publisher, leaseMs: 10 }, ['leaseMs']],
     ['publish timeout not below the lease', { dataSource, publisher, leaseMs: 5000, publishTimeoutMs: 5000 }, ['publishTimeoutMs']],
+    ['publish timeout leaving no time to claim and mark (1 ms below the lease)', { dataSource, publisher, leaseMs: 1000, publishTimeoutMs: 999 }, ['publishTimeoutMs']],
     ['unknown key', { dataSource, publisher, batch: 10 }, ['batch']],
   ];
   for (const [label, config, fields] of relayCases) {
