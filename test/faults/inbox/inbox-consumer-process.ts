@@ -10,13 +10,18 @@
 //   `dup <id> <ms> <t>`         the inbox found <id> already handled (`duplicate` event); <ms> since this delivery began
 //                               at <t> (a delivery that raced another one waited on the inbox key for the winner's commit)
 //   `closed`                    after SIGTERM: the transport closed gracefully (running handlers acked), then exit 0
+//   `group <n> <fresh> <t> <b>` batch mode: a group of <n> messages, begun at <b>, committed at <t>, <fresh> of them new
+//                               (the rest duplicates); its `done` lines follow
 // Env: CONCURRENCY (8), PREFETCH (50), SLOW_BEFORE_COMMIT_MS (sleep inside the transaction after the insert),
-// SLOW_AFTER_COMMIT_MS (sleep after the commit, before the handler returns and the transport acks), KAFKA_SESSION_MS.
+// SLOW_AFTER_COMMIT_MS (sleep after the commit, before the handler returns and the transport acks), KAFKA_SESSION_MS,
+// BATCH (Kafka only; 0 = per message): > 0 subscribes in batch mode — `subscribeBatch` + `inbox.wrapBatch`, groups of
+// up to BATCH messages, one transaction per group (the marks, then one multi-row insert into `effects`), offsets committed
+// after the group's handler returns. The `start`/`done`/`ret` lines are then printed per message of the group.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { KafkaTransport } from '../../../src/adapters/kafka/index.js';
 import { RabbitMqTransport } from '../../../src/adapters/rabbitmq/index.js';
-import type { Envelope, Handler, HandlerContext } from '../../../src/core/index.js';
+import type { BatchHandler, Envelope, Handler, HandlerContext } from '../../../src/core/index.js';
 import { InboxDeduplicator } from '../../../src/inbox/index.js';
 
 const [kind, address, topic, group, schema, consumer] = process.argv.slice(2);
@@ -28,6 +33,8 @@ const concurrency = env('CONCURRENCY', 8);
 const prefetch = env('PREFETCH', 50);
 const slowBefore = env('SLOW_BEFORE_COMMIT_MS', 0);
 const slowAfter = env('SLOW_AFTER_COMMIT_MS', 0);
+const batch = env('BATCH', 0);
+if (batch > 0 && kind !== 'kafka') throw new Error('BATCH needs kafka: only the Kafka subscriber has subscribeBatch');
 
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`); // a pipe: synchronous on Linux, so every line written before a kill reaches the parent
@@ -70,6 +77,38 @@ const handler: Handler = async (message: Envelope, context: HandlerContext) => {
   out(`ret ${message.id}`);
 };
 
+// Batch mode: the same two crash windows, per group. Killed in the sleep inside the transaction, the whole group (marks and
+// effects) rolls back; killed in the sleep after the commit, the group's offsets are not committed and the next owner of
+// the partition gets the group again: the inbox must suppress every message of it.
+const handledFresh = new Set<string>();
+const innerBatch = inbox.wrapBatch(async (messages, { manager }) => {
+  for (const m of messages) {
+    handledFresh.add(m.id);
+    out(`start ${m.id}`);
+  }
+  const values = messages.map((_, i) => `($${String(2 * i + 1)}, $${String(2 * i + 2)})`).join(', ');
+  await manager.query(`INSERT INTO effects (message_id, pid) VALUES ${values}`, messages.flatMap((m) => [m.id, process.pid]));
+  if (slowBefore > 0) await sleep(slowBefore);
+});
+const batchHandler: BatchHandler = async (messages, context) => {
+  const at = Date.now();
+  for (const m of messages) began.set(m.id, at);
+  let fresh = 0;
+  try {
+    await innerBatch(messages, context);
+  } finally {
+    for (const m of messages) {
+      began.delete(m.id);
+      if (handledFresh.delete(m.id)) fresh += 1;
+    }
+  }
+  const t = String(Date.now());
+  out(`group ${String(messages.length)} ${String(fresh)} ${t} ${String(at)}`);
+  for (const m of messages) out(`done ${m.id} ${t}`);
+  if (slowAfter > 0) await sleep(slowAfter);
+  for (const m of messages) out(`ret ${m.id}`);
+};
+
 let close: () => Promise<void>;
 if (kind === 'rabbitmq') {
   const transport = await RabbitMqTransport.connect({ url: address });
@@ -83,8 +122,13 @@ if (kind === 'rabbitmq') {
     consumer: { sessionTimeoutMs: session, heartbeatIntervalMs: 500, maxWaitTimeMs: 200, retryInitialDelayMs: 20, retryMaxDelayMs: 200 },
   });
   transport.events.on('failure', (error) => process.stderr.write(`consumer ${String(process.pid)}: ${error.message}\n`));
-  // orderBy 'key' and keyless records: up to `concurrency` handlers per partition, the offset still committed in order.
-  await transport.subscriber().subscribe(topic, handler, { group, prefetch, concurrency, orderBy: 'key' });
+  if (batch > 0) {
+    // `concurrency`: partitions handled at once, one group at a time each.
+    await transport.subscriber().subscribeBatch(topic, batchHandler, { group, concurrency, maxBatchSize: batch });
+  } else {
+    // orderBy 'key' and keyless records: up to `concurrency` handlers per partition, the offset still committed in order.
+    await transport.subscriber().subscribe(topic, handler, { group, prefetch, concurrency, orderBy: 'key' });
+  }
   close = () => transport.close();
 }
 

@@ -57,6 +57,8 @@ export interface ConsumerProcess {
   /** When each id's `done` line was printed here (the last one). */
   readonly doneAt: Map<string, number>;
   readonly dups: Array<{ id: string; waitedMs: number; beganAt: number }>;
+  /** Batch mode: each committed group's size, how many of its messages were new, when it began and committed (`group` lines). */
+  readonly groups: Array<{ size: number; fresh: number; beganAt: number; committedAt: number }>;
   /** Time of the last line of any kind (quiescence). */
   lastLine: number;
   readonly ready: Promise<void>;
@@ -89,6 +91,7 @@ export function startConsumer(label: string, args: readonly string[], env: Recor
     doneAt: new Map(),
     doneLines: 0,
     dups: [],
+    groups: [],
     lastLine: Date.now(),
     ready,
     finished: Promise.resolve(),
@@ -99,7 +102,7 @@ export function startConsumer(label: string, args: readonly string[], env: Recor
     lines.on('close', resolve);
     lines.on('line', (line) => {
       proc.lastLine = Date.now();
-      const [word, id, a, b] = line.split(' ');
+      const [word, id, a, b, c] = line.split(' ');
       if (word === 'ready') markReady();
       else if (word === 'closed') proc.closed = true;
       else if (!id) return;
@@ -110,6 +113,7 @@ export function startConsumer(label: string, args: readonly string[], env: Recor
         proc.doneLines += 1;
       } else if (word === 'ret') proc.returned.add(id);
       else if (word === 'dup') proc.dups.push({ id, waitedMs: Number(a), beganAt: Number(b) });
+      else if (word === 'group') proc.groups.push({ size: Number(id), fresh: Number(a), committedAt: Number(b), beganAt: Number(c) });
     });
   });
   (proc as { finished: Promise<void> }).finished = Promise.all([exited, eof]).then(() => undefined);
