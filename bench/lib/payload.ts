@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Options } from 'amqplib';
+import { uuidv7 } from '../../src/core/index.js';
 
 /** Every benchmark message body is this many bytes on the wire. */
 export const BODY_BYTES = 1024;
@@ -17,14 +17,17 @@ if (RAW_BODY.length !== BODY_BYTES) throw new Error(`payload is ${String(RAW_BOD
 /** Publish options of a minimal raw persistent message (same delivery semantics as the SDK: persistent, mandatory). */
 export const RAW_PUBLISH: Options.Publish = { persistent: true, mandatory: true };
 
-/** Properties an SDK subscriber reads as a well-formed envelope (preloaded messages). */
+/**
+ * The properties the SDK sets on a message without key or headers (preloaded messages read as well-formed
+ * envelopes): a UUIDv7 message-id, whose millisecond is the created-at, so no header table.
+ */
 export function envelopeProperties(): Options.Publish {
+  const now = Date.now();
   return {
     persistent: true,
-    messageId: randomUUID(),
+    messageId: uuidv7(now),
     type: MESSAGE_TYPE,
     contentType: 'application/json',
-    timestamp: Math.floor(Date.now() / 1000),
-    headers: { 'rmq-created-at': new Date().toISOString() },
+    timestamp: Math.floor(now / 1000),
   };
 }

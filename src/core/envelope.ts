@@ -47,14 +47,15 @@ const MAX_ID_LENGTH = 255;
 
 export function createEnvelope<T>(message: OutgoingMessage<T>, defaultContentType: string): Envelope<T> {
   validateOutgoing(message);
+  const now = Date.now();
   return {
-    id: message.id ?? uuidv7(),
+    id: message.id ?? uuidv7(now),
     type: message.type,
     ...(message.key === undefined ? {} : { key: message.key }),
     headers: { ...message.headers },
     payload: message.payload,
     contentType: message.contentType ?? defaultContentType,
-    createdAt: message.createdAt ?? new Date(),
+    createdAt: message.createdAt ?? new Date(now), // the id's own millisecond, unless the clock stepped back
     ...(message.correlationId === undefined ? {} : { correlationId: message.correlationId }),
     ...(message.causationId === undefined ? {} : { causationId: message.causationId }),
     attempt: 0,

@@ -58,6 +58,12 @@ export function uuidv7(now: number = Date.now()): string {
 
 /** The millisecond timestamp encoded in a UUIDv7. */
 export function uuidv7Timestamp(id: string): number {
-  const hex = id.replace(/-/g, '').slice(0, 12);
-  return Number.parseInt(hex, 16);
+  return Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+}
+
+const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+/** The millisecond timestamp of `id` when it is a UUIDv7, else undefined. */
+export function uuidv7TimestampOf(id: unknown): number | undefined {
+  return typeof id === 'string' && UUIDV7.test(id) ? uuidv7Timestamp(id) : undefined;
 }

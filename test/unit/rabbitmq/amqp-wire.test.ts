@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { KEY_HEADER } from '../../../src/adapters/rabbitmq/index.js';
 import { deliveryAttempt, fromAmqp, recordToAmqp, toAmqp, type AmqpDelivery } from '../../../src/adapters/rabbitmq/amqp-wire.js';
-import { WireHeader, createEnvelope, fromWireRecord } from '../../../src/core/index.js';
+import { WireHeader, createEnvelope, fromWireRecord, toWireRecord } from '../../../src/core/index.js';
 
 function delivered(message: ReturnType<typeof toAmqp>, extra: Partial<AmqpDelivery['fields']> = {}): AmqpDelivery {
   return { content: message.content, fields: { exchange: message.exchange, routingKey: message.routingKey, redelivered: false, ...extra }, properties: message.options };
@@ -34,6 +34,26 @@ describe('AMQP wire mapping', () => {
     const { payload: _payload, ...expected } = envelope;
     assert.deepEqual(back, { ...expected, attempt: 1 });
     assert.deepEqual(Buffer.from(record.body), Buffer.from(body));
+  });
+
+  it('an SDK envelope with nothing for a header table sends none: its UUIDv7 id carries the created-at milliseconds', () => {
+    const plain = createEnvelope({ type: 'order.placed', payload: null }, 'application/json');
+    const m = toAmqp('orders', plain, body, true, true);
+    assert.equal(m.options.headers, undefined);
+    const back = fromWireRecord(fromAmqp(delivered(m)), { id: 'unused', attempt: 1, defaultContentType: 'application/json' });
+    assert.equal(back.createdAt.getTime(), plain.createdAt.getTime());
+    const relayed = recordToAmqp('orders', toWireRecord(plain, body), true, true); // an outbox row
+    assert.equal(relayed.options.headers, undefined);
+    assert.equal(relayed.options.timestamp, Math.floor(plain.createdAt.getTime() / 1000));
+  });
+
+  it('a foreign UUIDv7 message-id of another second than the timestamp does not set the created-at', () => {
+    const record = fromAmqp({
+      content: Buffer.from('x'),
+      fields: { exchange: 'e', routingKey: 'r', redelivered: false },
+      properties: { messageId: '01890a5d-ac96-774b-bcce-b302099a8057', timestamp: 1_700_000_000 },
+    });
+    assert.equal(record.headers[WireHeader.CREATED_AT], new Date(1_700_000_000_000).toISOString());
   });
 
   it('round-trips a dead-letter record: reason headers kept, envelope headers back in properties', () => {
