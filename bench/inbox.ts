@@ -30,6 +30,8 @@ const WARMUP = intEnv('BENCH_WARMUP', 1_000);
 const PARTITIONS = intEnv('BENCH_PARTITIONS', 6);
 const KEYS = intEnv('BENCH_KEYS', 100);
 const DB_CONNECTIONS = intEnv('BENCH_DB_CONNECTIONS', 8);
+/** Concurrent handlers of the RabbitMQ cases: as many as the database loops, so (b) and (d) run the same number of transactions at once. */
+const RMQ_CONCURRENCY = intEnv('BENCH_RMQ_CONCURRENCY', DB_CONNECTIONS);
 const CASE_TIMEOUT_MS = intEnv('BENCH_CASE_TIMEOUT_MS', 60_000);
 const BATCH_TARGET = 0.8;
 const PER_MESSAGE_TARGET = 2 / 3;
@@ -118,7 +120,7 @@ async function rabbitCase(dataSource: DataSource, subscriber: RabbitSubscriber, 
       await wrapped(message, context);
       counter.hit();
     },
-    { group: GROUP, prefetch: 100, concurrency: 8 },
+    { group: GROUP, prefetch: Math.max(100, RMQ_CONCURRENCY), concurrency: RMQ_CONCURRENCY },
   );
   try {
     await within(CASE_TIMEOUT_MS, `${queue} consume`, counter.finished);
@@ -128,7 +130,7 @@ async function rabbitCase(dataSource: DataSource, subscriber: RabbitSubscriber, 
   const left = await scratch.messageCount(queue);
   await scratch.remove({ queues: [queue, `${queue}.dlq`], exchanges: [topic, `${queue}.dlq`] });
   return {
-    label: mode === 'empty' ? '(a) RabbitMQ: SDK subscribe, empty handler (prefetch 100, concurrency 8)' : '(b) RabbitMQ: inbox.wrap, 1 transaction per message (mark + 1 row)',
+    label: mode === 'empty' ? `(a) RabbitMQ: SDK subscribe, empty handler (prefetch ${String(Math.max(100, RMQ_CONCURRENCY))}, concurrency ${String(RMQ_CONCURRENCY)})` : '(b) RabbitMQ: inbox.wrap, 1 transaction per message (mark + 1 row)',
     messages,
     ms: counter.ms,
     rows: (await rowCount(dataSource, 'SELECT count(*) AS n FROM bench_row')) - before,
@@ -331,7 +333,7 @@ function report(results: readonly Result[]): void {
 
 await runBench('inbox', 10 * 60_000, async (scratch) => {
   const kafkaScratch = new KafkaScratch('inbox');
-  const dataSource = await openSchema(16);
+  const dataSource = await openSchema(Math.max(16, DB_CONNECTIONS + 4));
   const schema = (dataSource.options as { schema: string }).schema;
   let rabbit: RabbitMqTransport | undefined;
   let kafka: KafkaTransport | undefined;
