@@ -43,16 +43,16 @@ export class TransactionalOutbox {
     const list = Array.isArray(messages) ? (messages as readonly OutboxMessage<T>[]) : [messages as OutboxMessage<T>];
     const prepared = await Promise.all(list.map((m) => this.prepare(m)));
     try {
-      for (const { topic, envelope, body } of prepared) {
-        const record = toWireRecord(envelope, body);
+      for (const [i, { topic, envelope, body }] of prepared.entries()) {
+        const params = [envelope.id, topic, envelope.key ?? null, JSON.stringify(toWireRecord(envelope, body).headers), Buffer.from(body)];
+        if (dialect === 'postgres') {
+          await runner.query(postgresInsert(envelope.key !== undefined, i === prepared.length - 1), params);
+          continue;
+        }
         const seq = envelope.key === undefined ? null : await nextKeySeq(runner, dialect, envelope.key);
-        await runner.query(
-          `INSERT INTO ${OUTBOX_TABLE} (message_id, topic, msg_key, key_seq, headers, body) VALUES (${placeholders(dialect, 6).join(', ')})`,
-          [envelope.id, topic, envelope.key ?? null, seq, JSON.stringify(record.headers), Buffer.from(body)],
-        );
+        const [id, t, key, headers, bytes] = params;
+        await runner.query(`INSERT INTO ${OUTBOX_TABLE} (message_id, topic, msg_key, key_seq, headers, body) VALUES (${placeholders(dialect, 6).join(', ')})`, [id, t, key, seq, headers, bytes]);
       }
-      // Delivered on commit; the payload names the schema, so relays of other schemas ignore it.
-      if (dialect === 'postgres' && prepared.length > 0) await runner.query(`SELECT pg_notify('${OUTBOX_CHANNEL}', current_schema())`);
     } catch (error) {
       throw asSchemaError(error);
     }
@@ -70,6 +70,21 @@ export class TransactionalOutbox {
 
 function runnerOf(target: EntityManager | QueryRunner): QueryRunner | undefined {
   return 'isTransactionActive' in target ? target : target.queryRunner;
+}
+
+/**
+ * PostgreSQL: one statement per message. A keyed message takes its sequence number in the same statement
+ * (the key upsert as a CTE, see `nextKeySeq`), and the last message of an `add` sends the NOTIFY that wakes
+ * the relays on commit; its payload names the schema, so relays of other schemas ignore it.
+ */
+function postgresInsert(keyed: boolean, notify: boolean): string {
+  const returning = notify ? ` RETURNING pg_notify('${OUTBOX_CHANNEL}', current_schema())` : '';
+  const columns = `${OUTBOX_TABLE} (message_id, topic, msg_key, key_seq, headers, body)`;
+  if (!keyed) return `INSERT INTO ${columns} VALUES ($1, $2, $3, NULL, $4, $5)${returning}`;
+  return (
+    `WITH seq AS (INSERT INTO ${OUTBOX_KEY_TABLE} (msg_key, last_seq) VALUES ($3, 1) ON CONFLICT (msg_key) DO UPDATE SET last_seq = ${OUTBOX_KEY_TABLE}.last_seq + 1 RETURNING last_seq) ` +
+    `INSERT INTO ${columns} SELECT $1, $2, $3, seq.last_seq, $4, $5 FROM seq${returning}`
+  );
 }
 
 /**
