@@ -95,6 +95,8 @@ export class InboxDeduplicator {
     const runner = this.config.dataSource.createQueryRunner();
     try {
       return await removeExpired(runner, type, this.config.consumer, olderThanMs, limit);
+    } catch (error) {
+      throw this.schemaError(error);
     } finally {
       await runner.release();
     }

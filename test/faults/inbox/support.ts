@@ -3,6 +3,7 @@
  * key, consumer processes (inbox-consumer-process.ts) whose output lines are collected, and one rig per transport that
  * publishes, tells whether a group has acked everything, and cleans up.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +38,44 @@ export async function openSchema(): Promise<{ dataSource: DataSource; schema: st
 export async function effectCounts(dataSource: DataSource): Promise<Map<string, number>> {
   const rows = await dataSource.query<Array<{ message_id: string; n: string }>>('SELECT message_id, COUNT(*) AS n FROM effects GROUP BY message_id');
   return new Map(rows.map((r) => [r.message_id, Number(r.n)]));
+}
+
+/** What the effects table says of the published ids: the oracle of every inbox fault test. */
+export interface EffectOracle {
+  readonly counts: Map<string, number>;
+  readonly missing: string[];
+  readonly twice: Array<[string, number]>;
+  readonly unexpected: string[];
+  readonly rows: number;
+  /** Inbox marks of `consumer`, when asked for. */
+  readonly marks: number | undefined;
+}
+
+export async function effectOracle(dataSource: DataSource, sent: readonly string[], consumer?: string): Promise<EffectOracle> {
+  const counts = await effectCounts(dataSource);
+  const sentIds = new Set(sent);
+  let marks: number | undefined;
+  if (consumer !== undefined) {
+    const [row] = await dataSource.query<Array<{ n: string }>>('SELECT COUNT(*) AS n FROM rmq_inbox WHERE consumer = $1', [consumer]);
+    marks = Number(row?.n ?? 0);
+  }
+  return {
+    counts,
+    missing: sent.filter((id) => !counts.has(id)),
+    twice: [...counts].filter(([, n]) => n > 1),
+    unexpected: [...counts.keys()].filter((id) => !sentIds.has(id)),
+    rows: [...counts.values()].reduce((a, b) => a + b, 0),
+    marks,
+  };
+}
+
+/** Exactly one effect row per published id, none for anything else (and one mark each, when counted). */
+export function assertOneEffectEach(oracle: EffectOracle, total: number): void {
+  assert.deepEqual(oracle.twice.slice(0, 10), [], 'ids with more than one effect row');
+  assert.deepEqual(oracle.missing.slice(0, 10), [], 'published ids without an effect');
+  assert.deepEqual(oracle.unexpected.slice(0, 10), [], 'effects of ids never published');
+  assert.equal(oracle.rows, total);
+  if (oracle.marks !== undefined) assert.equal(oracle.marks, total, 'one inbox mark per id');
 }
 
 export async function distinctEffects(dataSource: DataSource): Promise<number> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { MemoryTransport } from '../../../src/adapters/memory/index.js';
-import { createEnvelope, type Envelope, type HandlerContext } from '../../../src/core/index.js';
+import { ErrorCode, ReliableMqError, createEnvelope, type Envelope, type HandlerContext } from '../../../src/core/index.js';
 import { InboxDeduplicator, RedisInbox } from '../../../src/inbox/index.js';
 import { OutboxRelay, TransactionalOutbox } from '../../../src/outbox/index.js';
 import { waitFor } from '../../support/wait.js';
@@ -111,6 +111,27 @@ for (const db of databases) {
     });
   });
 }
+
+describe('idempotent inbox without its table', function () {
+  this.timeout(20_000);
+  it('says which migration to run: per message, in batch mode and on removeExpired; the handler never runs', async () => {
+    const { DataSource } = await import('typeorm');
+    const dataSource = new DataSource({ type: 'sqljs' });
+    await dataSource.initialize();
+    try {
+      const isSchemaError = (e: unknown): boolean => ReliableMqError.is(e) && e.code === ErrorCode.SCHEMA_MISSING && /inboxMigrations/.test(e.message) && /migration:run/.test(e.message);
+      const inbox = new InboxDeduplicator({ dataSource, consumer: 'c' });
+      let ran = 0;
+      const message = createEnvelope({ type: 'x', payload: 1 }, 'application/json');
+      await assert.rejects(Promise.resolve(inbox.wrap(() => { ran++; })(message, context)), isSchemaError);
+      await assert.rejects(Promise.resolve(inbox.wrapBatch(() => { ran++; })([message], context)), isSchemaError);
+      await assert.rejects(inbox.removeExpired(1000), isSchemaError);
+      assert.equal(ran, 0);
+    } finally {
+      await dataSource.destroy();
+    }
+  });
+});
 
 describe('RedisInbox (real Redis)', () => {
   it('skips a seen id, and forgets the mark when the handler throws', async () => {

@@ -4,15 +4,13 @@
 //  - a publish that never settles is abandoned after publishTimeoutMs, counted as a failed attempt, and retried.
 import assert from 'node:assert/strict';
 import type { DataSource } from 'typeorm';
-import { RabbitMqTransport } from '../../../src/adapters/rabbitmq/index.js';
 import type { Publisher, WireRecord } from '../../../src/core/index.js';
 import { OutboxRelay, TransactionalOutbox } from '../../../src/outbox/index.js';
-import { uniqueName } from '../../support/rabbitmq-admin.js';
 import { rabbitUrl } from '../../support/rabbitmq.js';
 import { sleep } from '../../support/wait.js';
-import { closeConsumer, connectionOptions, keys, log, RelayChild, SequentialWriter, startConsumer, type Recorder } from '../../faults/outbox/support.js';
+import { connectionOptions, keys, log, RelayChild, SequentialWriter } from '../../faults/outbox/support.js';
 import { databases, type Database } from './databases.js';
-import { GatedPublisher, RelayLog, rowCount, rowStates, until, type RowState } from './relay-helpers.js';
+import { GatedPublisher, RelayLog, RelayRig, rowCount, rowStates, until, type RowState } from './relay-helpers.js';
 
 const outbox = new TransactionalOutbox();
 
@@ -42,34 +40,22 @@ for (const db of databases) {
   describe(`outbox relay leases on ${db.name} (real database, RabbitMQ)`, function () {
     this.timeout(60_000);
     let dataSource: DataSource;
-    let consumer: RabbitMqTransport | undefined;
-    let rabbit: RabbitMqTransport | undefined;
-    const relays: OutboxRelay[] = [];
+    const rig = new RelayRig('outbox-leases-test');
+    const relays = rig.relays;
     const children: RelayChild[] = [];
 
     beforeEach(async () => {
       dataSource = await db.open();
-      rabbit = await RabbitMqTransport.connect({ url: rabbitUrl(), connectionName: 'outbox-leases-test' });
+      await rig.open();
     });
     afterEach(async () => {
       for (const child of children.splice(0)) await child.kill9(); // SIGKILL ends a stopped (SIGSTOP) process too
-      for (const relay of relays.splice(0)) await relay.stop().catch(() => undefined);
-      await rabbit?.close().catch(() => undefined);
-      await closeConsumer(consumer, rabbitUrl());
-      consumer = undefined;
+      await rig.close();
       await db.drop(dataSource);
     });
 
-    async function consume(label: string): Promise<{ topic: string; recorder: Recorder }> {
-      const topic = uniqueName(label);
-      const started = await startConsumer(rabbitUrl(), topic);
-      consumer = started.transport;
-      return { topic, recorder: started.recorder };
-    }
-
     async function realPublisher(): Promise<Publisher> {
-      if (!rabbit) throw new Error('no RabbitMQ transport');
-      return rabbit.publisher();
+      return rig.rabbit.publisher();
     }
 
     // A separate process is needed: a publish cannot outlive the lease by itself (withTimeout + the lease check), so
@@ -79,7 +65,7 @@ for (const db of databases) {
         const KEYS = keys(3);
         const ROWS = 9;
         const LEASE_A = 1500;
-        const { topic, recorder } = await consume('outbox-fence');
+        const { topic, recorder } = await rig.consume('outbox-fence');
         const writer = new SequentialWriter(dataSource, outbox, topic);
         for (let i = 0; i < ROWS / KEYS.length; i++) await writer.commit(KEYS);
 
@@ -166,7 +152,7 @@ for (const db of databases) {
         const KEYS = keys(3);
         const LEASE = 1000;
         const TIMEOUT = 600;
-        const { topic, recorder } = await consume('outbox-lease-left');
+        const { topic, recorder } = await rig.consume('outbox-lease-left');
         const writer = new SequentialWriter(dataSource, outbox, topic);
         for (let i = 0; i < 3; i++) await writer.commit(KEYS);
         const inner = await realPublisher();
@@ -224,7 +210,7 @@ for (const db of databases) {
     it('a publish that never settles is abandoned after publishTimeoutMs, counted as a failed attempt, retried and published once the publisher works', async () => {
       const TIMEOUT = 300;
       const LEASE = 2000;
-      const { topic, recorder } = await consume('outbox-publish-timeout');
+      const { topic, recorder } = await rig.consume('outbox-publish-timeout');
       const writer = new SequentialWriter(dataSource, outbox, topic);
       for (let i = 0; i < 2; i++) await writer.commit(['stuck', 'k1']);
       const inner = await realPublisher();

@@ -1,9 +1,47 @@
 // Shared pieces of the outbox lease, retention and Kafka relay tests: a snapshot of the outbox rows, async polling, a
 // gated publisher (a Publisher wrapper around a real one that waits on purpose) and the relay's round log.
 import type { DataSource } from 'typeorm';
+import { RabbitMqTransport } from '../../../src/adapters/rabbitmq/index.js';
 import type { Publisher, WireRecord } from '../../../src/core/index.js';
 import type { OutboxRelay, OutboxRelayEvents } from '../../../src/outbox/index.js';
+import { uniqueName } from '../../support/rabbitmq-admin.js';
+import { rabbitUrl } from '../../support/rabbitmq.js';
 import { sleep } from '../../support/wait.js';
+import { closeConsumer, startConsumer, type Recorder } from '../../faults/outbox/support.js';
+
+/** The RabbitMQ side of a relay test: the relays' transport, the relays to stop, and one recording consumer. */
+export class RelayRig {
+  private transport: RabbitMqTransport | undefined;
+  private consumer: RabbitMqTransport | undefined;
+  readonly relays: OutboxRelay[] = [];
+
+  constructor(private readonly connectionName: string) {}
+
+  async open(): Promise<void> {
+    this.transport = await RabbitMqTransport.connect({ url: rabbitUrl(), connectionName: this.connectionName });
+  }
+
+  get rabbit(): RabbitMqTransport {
+    if (!this.transport) throw new Error('RelayRig: open() first');
+    return this.transport;
+  }
+
+  /** A fresh topic with a consumer recording what arrives on it. */
+  async consume(label: string): Promise<{ topic: string; recorder: Recorder }> {
+    const topic = uniqueName(label);
+    const started = await startConsumer(rabbitUrl(), topic);
+    this.consumer = started.transport;
+    return { topic, recorder: started.recorder };
+  }
+
+  async close(): Promise<void> {
+    for (const relay of this.relays.splice(0)) await relay.stop().catch(() => undefined);
+    await this.transport?.close().catch(() => undefined);
+    this.transport = undefined;
+    await closeConsumer(this.consumer, rabbitUrl());
+    this.consumer = undefined;
+  }
+}
 
 /** One outbox row as the tests compare it (driver differences normalised). */
 export interface RowState {

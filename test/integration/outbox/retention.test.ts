@@ -2,15 +2,12 @@
 // keepSentMs then removed (or deleted at once by default), and failed rows deleted by purge().
 import assert from 'node:assert/strict';
 import type { DataSource } from 'typeorm';
-import { RabbitMqTransport } from '../../../src/adapters/rabbitmq/index.js';
 import type { Publisher, WireRecord } from '../../../src/core/index.js';
 import { OutboxRelay, TransactionalOutbox } from '../../../src/outbox/index.js';
-import { uniqueName } from '../../support/rabbitmq-admin.js';
-import { rabbitUrl } from '../../support/rabbitmq.js';
 import { sleep } from '../../support/wait.js';
-import { closeConsumer, keys, log, SequentialWriter, startConsumer, type Recorder, type Seq } from '../../faults/outbox/support.js';
+import { keys, log, SequentialWriter, type Seq } from '../../faults/outbox/support.js';
 import { databases } from './databases.js';
-import { RelayLog, rowCount, rowStates, until } from './relay-helpers.js';
+import { RelayLog, RelayRig, rowCount, rowStates, until } from './relay-helpers.js';
 
 const outbox = new TransactionalOutbox();
 
@@ -18,36 +15,25 @@ for (const db of databases) {
   describe(`outbox retention and purge on ${db.name} (real database, RabbitMQ)`, function () {
     this.timeout(30_000);
     let dataSource: DataSource;
-    let consumer: RabbitMqTransport | undefined;
-    let rabbit: RabbitMqTransport;
-    const relays: OutboxRelay[] = [];
+    const rig = new RelayRig('outbox-retention-test');
+    const relays = rig.relays;
 
     beforeEach(async () => {
       dataSource = await db.open();
-      rabbit = await RabbitMqTransport.connect({ url: rabbitUrl(), connectionName: 'outbox-retention-test' });
+      await rig.open();
     });
     afterEach(async () => {
-      for (const relay of relays.splice(0)) await relay.stop().catch(() => undefined);
-      await rabbit.close().catch(() => undefined);
-      await closeConsumer(consumer, rabbitUrl());
-      consumer = undefined;
+      await rig.close();
       await db.drop(dataSource);
     });
-
-    async function consume(label: string): Promise<{ topic: string; recorder: Recorder }> {
-      const topic = uniqueName(label);
-      const started = await startConsumer(rabbitUrl(), topic);
-      consumer = started.transport;
-      return { topic, recorder: started.recorder };
-    }
 
     it('keepSentMs > 0: sent rows stay, marked sent and counted in stats, and are removed once the window has passed', async () => {
       const KEEP = 1500;
       const ROWS = 6;
-      const { topic, recorder } = await consume('outbox-keep-sent');
+      const { topic, recorder } = await rig.consume('outbox-keep-sent');
       const writer = new SequentialWriter(dataSource, outbox, topic);
       for (let i = 0; i < 2; i++) await writer.commit(keys(3));
-      const relay = new OutboxRelay({ dataSource, publisher: await rabbit.publisher(), keepSentMs: KEEP, pollIntervalMs: 50, listen: false });
+      const relay = new OutboxRelay({ dataSource, publisher: await rig.rabbit.publisher(), keepSentMs: KEEP, pollIntervalMs: 50, listen: false });
       const rounds = new RelayLog(relay);
       relays.push(relay);
       const t0 = Date.now();
@@ -84,10 +70,10 @@ for (const db of databases) {
     });
 
     it('keepSentMs 0 (the default): a row is deleted as soon as its publish is confirmed', async () => {
-      const { topic, recorder } = await consume('outbox-delete-sent');
+      const { topic, recorder } = await rig.consume('outbox-delete-sent');
       const writer = new SequentialWriter(dataSource, outbox, topic);
       for (let i = 0; i < 2; i++) await writer.commit(keys(3));
-      const relay = new OutboxRelay({ dataSource, publisher: await rabbit.publisher(), listen: false });
+      const relay = new OutboxRelay({ dataSource, publisher: await rig.rabbit.publisher(), listen: false });
       assert.equal(relay.config.keepSentMs, 0);
       assert.equal(await relay.runOnce(), 3);
       const afterFirst = await rowStates(dataSource);
@@ -104,9 +90,9 @@ for (const db of databases) {
     it('purge() deletes failed rows (all, or the given positions) and nothing else; the purged key moves on', async () => {
       // The integration test in outbox.test.ts calls purge() only once no failed row is left (it returns 0 there): it
       // never shows a row deleted. Here failed rows are counted in the table before and after.
-      const { topic, recorder } = await consume('outbox-purge');
+      const { topic, recorder } = await rig.consume('outbox-purge');
       const refused = `${topic}-refused`;
-      const inner = await rabbit.publisher();
+      const inner = await rig.rabbit.publisher();
       let refusedCalls = 0;
       const publisher: Publisher = {
         publish: (t, m) => inner.publish(t, m),
