@@ -162,14 +162,21 @@ export class KafkaPublisher implements Publisher {
     return Math.max(1, count);
   }
 
+  /**
+   * Sends a batch as one request per partition, concurrently (kafkajs still sends one request per broker at a
+   * time). Not one request for all partitions: when the leader of one partition fails, kafkajs retries the
+   * whole request, and after a reconnect it re-sends partitions another broker had already acknowledged, with
+   * new sequence numbers, which Kafka stores again (seen in the leader-kill fault test). One partition per
+   * request leaves kafkajs nothing acknowledged to re-send.
+   */
   private async sendBatch(batch: Queued[]): Promise<void> {
-    const byTopic = new Map<string, OutgoingKafkaMessage[]>();
+    const byPartition = new Map<string, Queued[]>();
     for (const item of batch) {
-      const messages = byTopic.get(item.topic);
-      if (messages) messages.push(item.message);
-      else byTopic.set(item.topic, [item.message]);
+      const id = `${item.topic}\u0000${String(item.message.partition)}`;
+      const items = byPartition.get(id);
+      if (items) items.push(item);
+      else byPartition.set(id, [item]);
     }
-    const topicMessages = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -178,24 +185,32 @@ export class KafkaPublisher implements Publisher {
     });
     try {
       const producer = await this.currentProducer();
-      const acks = await Promise.race([producer.sendBatch({ topicMessages, acks: -1, timeout: this.config.timeoutMs }), timeout]);
-      const acked = new Set(acks.filter((a) => a.errorCode === 0).map((a) => `${a.topicName}:${String(a.partition)}`));
-      let missing = 0;
-      for (const item of batch) {
-        if (acked.has(`${item.topic}:${String(item.message.partition)}`)) {
-          item.resolve();
-        } else {
-          missing += 1;
-          item.reject(new ConnectionLostError(`Kafka acknowledged the request but not partition ${String(item.message.partition)} of ${item.topic}: the message may or may not be stored`));
-        }
-      }
-      if (missing > 0) this.dropProducer();
+      await Promise.all([...byPartition.values()].map((items) => this.sendPartition(producer, items, timeout)));
     } catch (error) {
-      const typed = ReliableMqError.is(error) ? error : toPublishError(error, [...byTopic.keys()], this.config.timeoutMs);
-      if (typed instanceof PublishTimeoutError || typed instanceof ConnectionLostError) this.dropProducer();
-      for (const item of batch) item.reject(typed);
+      const typed = ReliableMqError.is(error) ? error : toPublishError(error, [...new Set(batch.map((i) => i.topic))], this.config.timeoutMs);
+      for (const item of batch) item.reject(typed); // no producer: nothing was sent
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /** One partition's messages in one request: all acknowledged, or all rejected with a typed error. */
+  private async sendPartition(producer: ProducerDriver, items: Queued[], timeout: Promise<never>): Promise<void> {
+    const [{ topic, message }] = items as [Queued, ...Queued[]];
+    const partition = message.partition;
+    try {
+      const acks = await Promise.race([producer.sendBatch({ topicMessages: [{ topic, messages: items.map((i) => i.message) }], acks: -1, timeout: this.config.timeoutMs }), timeout]);
+      if (acks.some((a) => a.errorCode === 0 && a.topicName === topic && a.partition === partition)) {
+        for (const item of items) item.resolve();
+        return;
+      }
+      this.dropProducer();
+      const error = new ConnectionLostError(`Kafka answered the request but did not acknowledge partition ${String(partition)} of ${topic}: the message may or may not be stored`);
+      for (const item of items) item.reject(error);
+    } catch (error) {
+      const typed = ReliableMqError.is(error) ? error : toPublishError(error, [topic], this.config.timeoutMs);
+      if (typed instanceof PublishTimeoutError || typed instanceof ConnectionLostError) this.dropProducer();
+      for (const item of items) item.reject(typed);
     }
   }
 

@@ -159,8 +159,10 @@ describe('fault: the leader of a partition of a 3-broker Kafka cluster (RF 3, mi
     await scenario('long timeout', { timeoutMs: 20_000 }, { retries: 30, initialRetryTimeMs: 100, maxRetryTimeMs: 1000 });
   });
 
-  // Fails (SDK bug, see kafka-publisher.ts sendBatch): a produce abandoned at the publish timeout keeps being retried by
-  // kafkajs while the next batch is sent on the same idempotent producer; their sequence numbers interleave.
+  // Found duplicates twice (fixed in kafka-publisher.ts): first a produce abandoned at the publish timeout that kafkajs kept
+  // retrying beside the next batch on the same producer (now a fresh producer after every uncertain outcome); then
+  // kafkajs re-sending, after a reconnect, partitions another broker had already acknowledged in a request that spanned
+  // several leaders (now one request per partition).
   it('publish timeout shorter than the failover: lost 0, no duplicates, publishing resumes', async () => {
     await scenario('short timeout', { timeoutMs: 2000 }, { retries: 5, initialRetryTimeMs: 100, maxRetryTimeMs: 500 });
   });

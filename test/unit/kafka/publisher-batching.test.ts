@@ -43,17 +43,20 @@ function publisherOn(producer: ProducerDriver, overrides: Partial<typeof config>
 }
 
 describe('KafkaPublisher batching', () => {
-  it('gathers 1,000 concurrent publishes into few requests of at most maxBatchSize, acks -1', async () => {
+  it('gathers 1,000 concurrent publishes into few batches of at most maxBatchSize, one request per partition, acks -1', async () => {
     const { producer, requests } = recordingProducer(5);
     const { publisher } = publisherOn(producer);
-    const sent = await Promise.all(Array.from({ length: 1000 }, (_, i) => publisher.publish(i % 2 ? 'a' : 'b', { type: 't', key: `k${String(i % 7)}`, payload: { i } })));
+    // Keys k0..k9 and k10..k99 have two lengths: two partitions, on each of two topics.
+    const sent = await Promise.all(Array.from({ length: 1000 }, (_, i) => publisher.publish(i % 2 ? 'a' : 'b', { type: 't', key: `k${String(i % 20)}`, payload: { i } })));
     assert.equal(sent.length, 1000);
     const counts = requests.map((r) => r.topicMessages.reduce((n, t) => n + t.messages.length, 0));
     assert.equal(counts.reduce((a, b) => a + b, 0), 1000);
-    assert.ok(requests.length <= 15, `${String(requests.length)} requests for 1,000 publishes`);
+    assert.ok(requests.length <= 4 * 15, `${String(requests.length)} requests for 1,000 publishes`);
     assert.ok(counts.every((n) => n <= 100));
     assert.ok(requests.every((r) => r.acks === -1));
-    const first = requests[0]!.topicMessages.find((t) => t.topic === 'b')!.messages[0]!;
+    const partitionsPerRequest = requests.map((r) => new Set(r.topicMessages.flatMap((t) => t.messages.map((m) => `${t.topic}:${String(m.partition)}`))).size);
+    assert.ok(partitionsPerRequest.every((n) => n === 1), 'each request carries one partition');
+    const first = requests.find((r) => r.topicMessages[0]!.topic === 'b')!.topicMessages[0]!.messages[0]!;
     assert.equal(first.key, 'k0');
     assert.equal(first.headers['rmq-type'], 't');
   });
@@ -73,7 +76,7 @@ describe('KafkaPublisher batching', () => {
     const { publisher, producersMade } = publisherOn(producer);
     const outcomes = await Promise.all(['a', 'bb', 'ccc'].map((key) => publisher.publish('t', { type: 't', key, payload: key }).then(() => 'ok', (e: unknown) => e)));
     const [first, second, third] = outcomes;
-    assert.ok(first instanceof ConnectionLostError && /not partition 1/.test(first.message), 'key "a" went to partition 1, which was not acked');
+    assert.ok(first instanceof ConnectionLostError && /not acknowledge partition 1 /.test(first.message), 'key "a" went to partition 1, which was not acked');
     assert.deepEqual([second, third], ['ok', 'ok']);
     await publisher.publish('t', { type: 't', key: 'bb', payload: 'again' });
     assert.equal(producersMade(), 2, 'a new producer after the uncertain outcome');
