@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import type { DataSource } from 'typeorm';
 import {
   distinctEffects,
+  deliveryCounts,
   effectOracle,
   assertOneEffectEach,
   kafkaRig,
@@ -104,16 +105,12 @@ describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, PostgreSQL)
     const { counts, missing, twice, unexpected, rows, marks } = oracle;
 
     // What happened: deliveries per process, ids more than one process saw, the two crash windows, the groups.
-    const delivered = procs.reduce((a, p) => a + p.doneLines, 0);
-    const suppressed = procs.reduce((a, p) => a + p.dups.length, 0);
+    const { delivered, suppressed, redelivered } = deliveryCounts(procs);
     const groups = procs.flatMap((p) => p.groups);
     const groupedMessages = groups.reduce((a, g) => a + g.size, 0);
     const freshInGroups = groups.reduce((a, g) => a + g.fresh, 0);
     const mixed = groups.filter((g) => g.fresh > 0 && g.fresh < g.size).length;
     const allDup = groups.filter((g) => g.fresh === 0).length;
-    const seenIn = new Map<string, number>();
-    for (const p of procs) for (const id of new Set([...p.started, ...p.done, ...p.dups.map((d) => d.id)])) seenIn.set(id, (seenIn.get(id) ?? 0) + 1);
-    const redelivered = [...seenIn.values()].filter((n) => n > 1).length;
     let beforeCommit = 0;
     let committingUnseen = 0;
     let committingSuppressed = 0;

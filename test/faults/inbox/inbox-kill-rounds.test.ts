@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { DataSource } from 'typeorm';
 import {
   distinctEffects,
+  deliveryCounts,
   effectOracle,
   assertOneEffectEach,
   kafkaRig,
@@ -84,11 +85,7 @@ function killRounds(makeRig: (label: string) => Promise<Rig>, name: string): voi
       const { counts, missing, twice, unexpected, rows, marks } = oracle;
 
       // What happened: deliveries per process, which ids more than one process saw, and the two crash windows.
-      const delivered = procs.reduce((a, p) => a + p.doneLines, 0);
-      const suppressed = procs.reduce((a, p) => a + p.dups.length, 0);
-      const seenIn = new Map<string, number>();
-      for (const p of procs) for (const id of new Set([...p.started, ...p.done, ...p.dups.map((d) => d.id)])) seenIn.set(id, (seenIn.get(id) ?? 0) + 1);
-      const redelivered = [...seenIn.values()].filter((n) => n > 1).length;
+      const { delivered, suppressed, redelivered } = deliveryCounts(procs);
       let beforeCommit = 0;
       let beforeCommitRedone = 0;
       let afterCommit = 0;

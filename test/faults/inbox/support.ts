@@ -78,6 +78,17 @@ export function assertOneEffectEach(oracle: EffectOracle, total: number): void {
   if (oracle.marks !== undefined) assert.equal(oracle.marks, total, 'one inbox mark per id');
 }
 
+/** Across the consumer processes of a test: handled deliveries, suppressed duplicates, ids more than one process saw. */
+export function deliveryCounts(procs: readonly ConsumerProcess[]): { delivered: number; suppressed: number; redelivered: number } {
+  const seenIn = new Map<string, number>();
+  for (const p of procs) for (const id of new Set([...p.started, ...p.done, ...p.dups.map((d) => d.id)])) seenIn.set(id, (seenIn.get(id) ?? 0) + 1);
+  return {
+    delivered: procs.reduce((a, p) => a + p.doneLines, 0),
+    suppressed: procs.reduce((a, p) => a + p.dups.length, 0),
+    redelivered: [...seenIn.values()].filter((n) => n > 1).length,
+  };
+}
+
 export async function distinctEffects(dataSource: DataSource): Promise<number> {
   const [row] = await dataSource.query<Array<{ n: string }>>('SELECT COUNT(DISTINCT message_id) AS n FROM effects');
   return Number(row?.n ?? 0);
