@@ -39,16 +39,22 @@ const ENVELOPE_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 export function toWireRecord(envelope: Envelope, body: Uint8Array): WireRecord {
+  const headers = envelopeHeaders(envelope);
+  headers[WireHeader.CREATED_AT] = envelope.createdAt.toISOString();
+  return envelope.key === undefined ? { headers, body } : { key: envelope.key, headers, body };
+}
+
+/** The user headers and the envelope's fields as `rmq-*` headers, all but created-at (transports may carry it natively). */
+export function envelopeHeaders(envelope: Envelope): Record<string, string> {
   const headers: Record<string, string> = {
     ...envelope.headers,
     [WireHeader.ID]: envelope.id,
     [WireHeader.TYPE]: envelope.type,
     [WireHeader.CONTENT_TYPE]: envelope.contentType,
-    [WireHeader.CREATED_AT]: envelope.createdAt.toISOString(),
   };
   if (envelope.correlationId !== undefined) headers[WireHeader.CORRELATION_ID] = envelope.correlationId;
   if (envelope.causationId !== undefined) headers[WireHeader.CAUSATION_ID] = envelope.causationId;
-  return envelope.key === undefined ? { headers, body } : { key: envelope.key, headers, body };
+  return headers;
 }
 
 /** What the transport knows when the record carries no envelope headers (a foreign producer). */

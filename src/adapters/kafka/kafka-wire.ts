@@ -1,4 +1,4 @@
-import { WireHeader, type Envelope, type WireRecord } from '../../core/index.js';
+import { WireHeader, envelopeHeaders, type Envelope, type WireRecord } from '../../core/index.js';
 
 /** A record as Kafka clients hand it over: header values are bytes (or strings), the key may be absent. */
 export interface KafkaMessage {
@@ -24,15 +24,7 @@ export interface OutgoingKafkaMessage {
  * the record's own timestamp (one header less to encode and decode); the key is the record key.
  */
 export function envelopeToKafka(envelope: Envelope, body: Uint8Array): OutgoingKafkaMessage {
-  const headers: Record<string, string> = {
-    ...envelope.headers,
-    [WireHeader.ID]: envelope.id,
-    [WireHeader.TYPE]: envelope.type,
-    [WireHeader.CONTENT_TYPE]: envelope.contentType,
-  };
-  if (envelope.correlationId !== undefined) headers[WireHeader.CORRELATION_ID] = envelope.correlationId;
-  if (envelope.causationId !== undefined) headers[WireHeader.CAUSATION_ID] = envelope.causationId;
-  return { key: envelope.key ?? null, value: toBuffer(body), headers, timestamp: String(envelope.createdAt.getTime()) };
+  return { key: envelope.key ?? null, value: toBuffer(body), headers: envelopeHeaders(envelope), timestamp: String(envelope.createdAt.getTime()) };
 }
 
 /** A wire record (outbox rows, dead letters) → record; an `rmq-created-at` header becomes the record's timestamp. */
