@@ -23,7 +23,7 @@ import { KAFKA_BROKERS, KafkaScratch, RAW_PRODUCER, envelopeMessage, kafkaVersio
 import { RAW_BODY, envelopeProperties } from './lib/payload.js';
 import { PG, dropSchema, openSchema, postgresVersion } from './lib/pg.js';
 import { brokerVersion, connectRaw, printHeader, publishWindow, runBench, type Scratch } from './lib/rabbit.js';
-import { concurrentLoops, now, perSecond, within } from './lib/timing.js';
+import { HandledCounter, concurrentLoops, now, perSecond, within } from './lib/timing.js';
 
 const N = intEnv('BENCH_N', 10_000);
 const WARMUP = intEnv('BENCH_WARMUP', 1_000);
@@ -39,34 +39,6 @@ const GROUP = 'bench';
 
 const INSERT = 'INSERT INTO bench_row (ref, body) VALUES ($1, $2)';
 
-/** First handler call to last handled message. */
-class Counter {
-  handled = 0;
-  first = 0;
-  last = 0;
-  private done!: () => void;
-  readonly finished = new Promise<void>((resolve) => {
-    this.done = resolve;
-  });
-
-  constructor(private readonly total: number) {}
-
-  enter(): void {
-    if (this.first === 0) this.first = now();
-  }
-
-  hit(n = 1): void {
-    this.handled += n;
-    if (this.handled >= this.total && this.last === 0) {
-      this.last = now();
-      this.done();
-    }
-  }
-
-  get ms(): number {
-    return this.last - this.first;
-  }
-}
 
 interface Result {
   readonly label: string;
@@ -103,7 +75,7 @@ async function rabbitCase(dataSource: DataSource, subscriber: RabbitSubscriber, 
   const loaded = await scratch.messageCount(queue);
   if (loaded !== messages) throw new Error(`${queue}: preloaded ${String(loaded)} of ${String(messages)}`);
 
-  const counter = new Counter(messages);
+  const counter = new HandledCounter(messages);
   const consumer = `rmq.${tag}`;
   const inbox = new InboxDeduplicator({ dataSource, consumer });
   const before = await rowCount(dataSource, 'SELECT count(*) AS n FROM bench_row');
@@ -160,7 +132,7 @@ async function preloadKafka(scratch: KafkaScratch, topic: string, messages: numb
 async function kafkaCase(dataSource: DataSource, subscriber: KafkaSubscriber, scratch: KafkaScratch, topic: string, mode: 'empty' | 'batch' | 'batch-multirow' | 'sketch', messages: number, tag: string): Promise<Result> {
   const group = `${mode}.${tag}`;
   const consumer = `kafka.${tag}`;
-  const counter = new Counter(messages);
+  const counter = new HandledCounter(messages);
   const before = await rowCount(dataSource, 'SELECT count(*) AS n FROM bench_row');
   const inbox = new InboxDeduplicator({ dataSource, consumer });
   const subscription =

@@ -26,7 +26,7 @@ import {
   type KafkaScratch,
 } from './lib/kafka.js';
 import { RAW_BODY } from './lib/payload.js';
-import { now, within } from './lib/timing.js';
+import { HandledCounter, now, within } from './lib/timing.js';
 
 const N = intEnv('BENCH_N', 200_000);
 const PARTITIONS = intEnv('BENCH_PARTITIONS', 6);
@@ -70,25 +70,6 @@ interface Result {
   readonly partitions: number;
 }
 
-/** Counts handled messages; resolves when the last one was handled, and notes when. */
-class Counter {
-  received = 0;
-  last = 0;
-  private done!: () => void;
-  readonly finished = new Promise<void>((resolve) => {
-    this.done = resolve;
-  });
-
-  constructor(private readonly total: number) {}
-
-  hit(): void {
-    this.received += 1;
-    if (this.received === this.total) {
-      this.last = now();
-      this.done();
-    }
-  }
-}
 
 /** Times of GROUP_JOIN by group id: the SDK's consumers are its own, so the driver is wrapped to see their joins. */
 const joins = new Map<string, number[]>();
@@ -136,7 +117,7 @@ async function preload(clients: Clients, topic: string, messages: number): Promi
   if (stored !== messages) throw new Error(`${topic}: preloaded ${String(stored)} of ${String(messages)} messages`);
 }
 
-async function rawConsume(clients: Clients, topic: string, groupId: string, counter: Counter, decode: boolean): Promise<void> {
+async function rawConsume(clients: Clients, topic: string, groupId: string, counter: HandledCounter, decode: boolean): Promise<void> {
   const consumer: Consumer = clients.raw.consumer({ groupId, ...CONSUMER });
   const unregister = clients.scratch.closeOnCleanUp(() => consumer.disconnect());
   consumer.on(consumer.events.GROUP_JOIN, () => {
@@ -171,7 +152,7 @@ async function rawConsume(clients: Clients, topic: string, groupId: string, coun
   }
 }
 
-async function sdkConsume(clients: Clients, topic: string, group: string, concurrency: number, counter: Counter): Promise<void> {
+async function sdkConsume(clients: Clients, topic: string, group: string, concurrency: number, counter: HandledCounter): Promise<void> {
   const subscription = await clients.subscriber.subscribe(
     topic,
     () => {
@@ -193,7 +174,7 @@ async function runCase(clients: Clients, topic: string, impl: Impl, messages: nu
   const { scratch } = clients;
   const group = `${impl}.${tag}`;
   const groupId = `${topic}.${group}`; // the SDK's default group id; the raw consumer uses the same form
-  const counter = new Counter(messages);
+  const counter = new HandledCounter(messages);
   const start = now();
   const measured = await measureKafka(clients.brokerPid, () =>
     impl === 'raw' || impl === 'raw-decode' ? rawConsume(clients, topic, groupId, counter, impl === 'raw-decode') : sdkConsume(clients, topic, group, impl === 'sdk-c6' ? PARTITIONS : 1, counter),

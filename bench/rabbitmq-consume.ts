@@ -11,7 +11,7 @@ import { AMQP_URL, intEnv, listEnv } from './lib/env.js';
 import { count, fixed, printTable, ratio } from './lib/format.js';
 import { RAW_BODY, envelopeProperties } from './lib/payload.js';
 import { QUEUE_TYPES, brokerVersion, connectRaw, printHeader, publishWindow, runBench, type QueueType, type Scratch } from './lib/rabbit.js';
-import { measure, now, perSecond, sleep, within } from './lib/timing.js';
+import { HandledCounter, measure, perSecond, sleep, within } from './lib/timing.js';
 
 const N = intEnv('BENCH_N', 20_000);
 const WARMUP = intEnv('BENCH_WARMUP', 2_000);
@@ -50,27 +50,6 @@ interface Clients {
 const label = (r: { impl: Impl; prefetch: number }): string =>
   r.impl === 'raw' ? 'raw amqplib, ack each' : r.impl === 'sdk' ? `SDK, concurrency ${count(r.prefetch)}` : 'SDK, concurrency 1 (default)';
 
-/** Counts deliveries; resolves when the last one arrived, with the time of the first and of the last. */
-class Counter {
-  received = 0;
-  first = 0;
-  last = 0;
-  private done!: () => void;
-  readonly finished = new Promise<void>((resolve) => {
-    this.done = resolve;
-  });
-
-  constructor(private readonly total: number) {}
-
-  hit(): void {
-    this.received += 1;
-    if (this.received === 1) this.first = now();
-    if (this.received === this.total) {
-      this.last = now();
-      this.done();
-    }
-  }
-}
 
 async function runCase(clients: Clients, type: QueueType, prefetch: number, impl: Impl, messages: number, tag: string): Promise<Result> {
   const { scratch, raw } = clients;
@@ -91,7 +70,7 @@ async function runCase(clients: Clients, type: QueueType, prefetch: number, impl
   const loaded = await scratch.messageCount(queue);
   if (loaded !== messages) throw new Error(`${queue}: preloaded ${String(loaded)} of ${String(messages)} messages`);
 
-  const counter = new Counter(messages);
+  const counter = new HandledCounter(messages);
   const measured = await measure(async () => {
     if (impl === 'raw') {
       const channel = await raw.createChannel();

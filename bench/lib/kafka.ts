@@ -5,6 +5,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Kafka, Partitioners, logLevel, type Admin, type Message, type Producer, type ProducerConfig } from 'kafkajs';
 import { MESSAGE_TYPE, RAW_BODY } from './payload.js';
+import { runScript } from './run.js';
 import { now, within, type Measured } from './timing.js';
 
 /** The broker(s) the benchmarks use: `KAFKA_BROKERS` (comma-separated host:port), as the tests read it. */
@@ -253,41 +254,5 @@ export function printHeader(title: string, facts: Record<string, string | number
  * budget overrun or a signal, then exit (0 only when `main` succeeded and clean-up worked).
  */
 export async function runKafkaBench(bench: string, budgetMs: number, main: (scratch: KafkaScratch) => Promise<void>): Promise<never> {
-  const scratch = new KafkaScratch(bench);
-  let finishing: Promise<never> | undefined;
-  const finish = (code: number): Promise<never> => {
-    finishing ??= (async () => {
-      let exitCode = code;
-      try {
-        await within(60_000, 'clean-up', scratch.cleanUp());
-      } catch (error) {
-        console.error(`clean-up failed, topics or groups under ${scratch.prefix} may remain:`, error);
-        exitCode ||= 1;
-      }
-      process.exit(exitCode);
-    })();
-    return finishing;
-  };
-  const watchdog = setTimeout(() => {
-    console.error(`${bench}: over its time budget of ${String(budgetMs)} ms, stopping`);
-    void finish(3);
-  }, budgetMs);
-  watchdog.unref();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      console.error(`${bench}: ${signal}, cleaning up`);
-      void finish(130);
-    });
-  }
-  process.on('unhandledRejection', (error) => {
-    console.error(`${bench}: unhandled rejection`, error);
-    void finish(1);
-  });
-  try {
-    await main(scratch);
-  } catch (error) {
-    console.error(`${bench} failed:`, error);
-    return finish(1);
-  }
-  return finish(0);
+  return runScript(bench, budgetMs, new KafkaScratch(bench), 60_000, main);
 }

@@ -1,7 +1,7 @@
 import { loadavg } from 'node:os';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Options } from 'amqplib';
 import { AMQP_URL } from './env.js';
-import { within } from './timing.js';
+import { runScript } from './run.js';
 
 export type QueueType = 'classic' | 'quorum';
 export const QUEUE_TYPES: readonly QueueType[] = ['classic', 'quorum'];
@@ -177,41 +177,5 @@ export function printHeader(title: string, facts: Record<string, string | number
  * failure, budget overrun or a signal, then exit (0 only when `main` succeeded).
  */
 export async function runBench(bench: string, budgetMs: number, main: (scratch: Scratch) => Promise<void>): Promise<never> {
-  const scratch = new Scratch(bench);
-  let finishing: Promise<never> | undefined;
-  const finish = (code: number): Promise<never> => {
-    finishing ??= (async () => {
-      let exitCode = code;
-      try {
-        await within(20_000, 'clean-up', scratch.cleanUp());
-      } catch (error) {
-        console.error(`clean-up failed, entities under ${scratch.prefix} may remain:`, error);
-        exitCode ||= 1;
-      }
-      process.exit(exitCode);
-    })();
-    return finishing;
-  };
-  const watchdog = setTimeout(() => {
-    console.error(`${bench}: over its time budget of ${String(budgetMs)} ms, stopping`);
-    void finish(3);
-  }, budgetMs);
-  watchdog.unref();
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      console.error(`${bench}: ${signal}, cleaning up`);
-      void finish(130);
-    });
-  }
-  process.on('unhandledRejection', (error) => {
-    console.error(`${bench}: unhandled rejection`, error);
-    void finish(1);
-  });
-  try {
-    await main(scratch);
-  } catch (error) {
-    console.error(`${bench} failed:`, error);
-    return finish(1);
-  }
-  return finish(0);
+  return runScript(bench, budgetMs, new Scratch(bench), 20_000, main);
 }

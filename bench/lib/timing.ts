@@ -55,3 +55,36 @@ export async function concurrentLoops(total: number, loops: number, step: (index
   };
   await Promise.all(Array.from({ length: Math.min(loops, total) }, loop));
 }
+
+/**
+ * Counts handled messages of a case: `first` when the first one started (`enter`) or was handled, `last` when
+ * the total was reached, `finished` resolves then.
+ */
+export class HandledCounter {
+  handled = 0;
+  first = 0;
+  last = 0;
+  private done!: () => void;
+  readonly finished = new Promise<void>((resolve) => {
+    this.done = resolve;
+  });
+
+  constructor(private readonly total: number) {}
+
+  enter(): void {
+    if (this.first === 0) this.first = now();
+  }
+
+  hit(n = 1): void {
+    this.enter();
+    this.handled += n;
+    if (this.handled >= this.total && this.last === 0) {
+      this.last = now();
+      this.done();
+    }
+  }
+
+  get ms(): number {
+    return this.last - this.first;
+  }
+}

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Kafka, Partitioners, logLevel, type Admin } from 'kafkajs';
 import type { ResolvedKafkaConfig } from '../../src/adapters/kafka/config.js';
 import { kafkajsDriver, type BatchPayload, type ConsumerDriver, type KafkaDriver } from '../../src/adapters/kafka/index.js';
+import { ReliableMqError, type Publisher } from '../../src/core/index.js';
 
 /** Headers the position-tagging driver adds to every delivered record (user headers reach the handler's envelope). */
 export const PARTITION_HEADER = 'x-fault-partition';
@@ -231,4 +232,49 @@ export function describePositions(positions: ReadonlyArray<{ partition: number; 
   const by = new Map<number, number[]>();
   for (const { partition, offset } of positions) by.set(partition, [...(by.get(partition) ?? []), offset]);
   return [...by].map(([p, offsets]) => `p${String(p)}:[${offsets.slice(0, 20).join(',')}${offsets.length > 20 ? `,… ${String(offsets.length)} in all` : ''}]`).join(' ');
+}
+
+/**
+ * `lanes` concurrent loops publishing `m-0` … `m-<total-1>` (id and key alike), each awaiting its publish; what
+ * resolved, what rejected and how. `markKilled()` starts counting the publishes that resolve after a fault.
+ */
+export class PublishLanes {
+  readonly resolved = new Set<string>();
+  readonly rejected = new Set<string>();
+  /** Typed retriable rejections by error code. */
+  readonly codes = new Map<string, number>();
+  /** Every rejection by its message (first 160 characters). */
+  readonly reasons = new Map<string, number>();
+  /** Rejections that were not typed retriable errors. */
+  readonly untyped: string[] = [];
+  resolvedAfterKill = 0;
+  readonly done: Promise<void>;
+  private killed = false;
+  private next = 0;
+
+  constructor(publisher: Publisher, topic: string, type: string, lanes: number, total: number) {
+    this.done = Promise.all(Array.from({ length: lanes }, () => this.lane(publisher, topic, type, total))).then(() => undefined);
+  }
+
+  markKilled(): void {
+    this.killed = true;
+  }
+
+  private async lane(publisher: Publisher, topic: string, type: string, total: number): Promise<void> {
+    while (this.next < total) {
+      const id = `m-${String(this.next++)}`;
+      try {
+        await publisher.publish(topic, { id, type, key: id, payload: { id } });
+        this.resolved.add(id);
+        if (this.killed) this.resolvedAfterKill++;
+      } catch (error) {
+        this.rejected.add(id);
+        const reason = String(error).slice(0, 160);
+        this.reasons.set(reason, (this.reasons.get(reason) ?? 0) + 1);
+        if (ReliableMqError.is(error) && error.retriable) this.codes.set(error.code, (this.codes.get(error.code) ?? 0) + 1);
+        else this.untyped.push(`${id}: ${String(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
 }

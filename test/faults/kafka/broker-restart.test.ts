@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { KafkaTransport, type KafkaPublishConfig, type KafkaRetryConfig } from '../../../src/adapters/kafka/index.js';
-import { ReliableMqError } from '../../../src/core/index.js';
-import { readLog, uniqueTopic } from '../../support/kafka-faults.js';
+import { readLog, uniqueTopic, PublishLanes } from '../../support/kafka-faults.js';
 import { KafkaNode } from '../../support/kafka-node.js';
-import { sleep, waitFor } from '../../support/wait.js';
+import { waitFor } from '../../support/wait.js';
 
 const TOTAL = 10_000;
 const LANES = 20;
@@ -39,37 +38,17 @@ describe('fault: Kafka broker killed (kill -9) and restarted during 10,000 idemp
     const topic = uniqueTopic(`broker-restart-${label.replace(/ /g, "-")}`);
     await transport.ensureTopic(topic);
     const publisher = await transport.publisher();
-    const resolved = new Set<string>();
-    const rejected = new Set<string>();
-    const codes = new Map<string, number>();
-    const untyped: string[] = [];
-    let resolvedAfterKill = 0;
-    let killed = false;
-    let next = 0;
-    const lanes = Array.from({ length: LANES }, async () => {
-      while (next < TOTAL) {
-        const id = `m-${String(next++)}`;
-        try {
-          await publisher.publish(topic, { id, type: 'fault.broker-restart', key: id, payload: { id } });
-          resolved.add(id);
-          if (killed) resolvedAfterKill++;
-        } catch (error) {
-          rejected.add(id);
-          if (ReliableMqError.is(error) && error.retriable) codes.set(error.code, (codes.get(error.code) ?? 0) + 1);
-          else untyped.push(`${id}: ${String(error)}`);
-          await sleep(50);
-        }
-      }
-    });
+    const lanes = new PublishLanes(publisher, topic, 'fault.broker-restart', LANES, TOTAL);
+    const { resolved, rejected, codes, untyped } = lanes;
 
     await waitFor(() => resolved.size >= TOTAL / 3, 120_000, () => `${String(resolved.size)} resolved before the kill`);
     const killAt = resolved.size;
     const tKill = Date.now();
     await (node as KafkaNode).kill9();
-    killed = true;
+    lanes.markKilled();
     await (node as KafkaNode).restart();
     const upMs = Date.now() - tKill;
-    await Promise.all(lanes);
+    await lanes.done;
     const settledMs = Date.now() - tKill;
 
     const log = await readLog(brokers, topic, 120_000);
@@ -81,7 +60,7 @@ describe('fault: Kafka broker killed (kill -9) and restarted during 10,000 idemp
     const unexpected = [...inLog.keys()].filter((id) => !resolved.has(id) && !rejected.has(id)).length;
     console.log(
       `      ${label} (publish ${JSON.stringify(publish)}, retry ${JSON.stringify(retry)}): published ${String(TOTAL)}: resolved ${String(resolved.size)} ` +
-        `(${String(killAt)} before the kill, ${String(resolvedAfterKill)} after), rejected ${String(rejected.size)} ${JSON.stringify(Object.fromEntries(codes))}` +
+        `(${String(killAt)} before the kill, ${String(lanes.resolvedAfterKill)} after), rejected ${String(rejected.size)} ${JSON.stringify(Object.fromEntries(codes))}` +
         `${untyped.length > 0 ? ` + ${String(untyped.length)} untyped/final` : ''}; log holds ${String(log.length)} records: ${String(indeterminate)} of the rejected found (indeterminate), ` +
         `${String(duplicates)} duplicates, ${String(unexpected)} unexpected; lost ${String(lost.length)}${lost.length > 0 ? ` (${lost.slice(0, 5).join(', ')}…)` : ''}; ` +
         `kill→node up ${String(upMs)} ms, all settled after ${String(settledMs)} ms; ${String(Date.now() - t0)} ms in all`,
@@ -90,7 +69,7 @@ describe('fault: Kafka broker killed (kill -9) and restarted during 10,000 idemp
     assert.equal(resolved.size + rejected.size, TOTAL, 'every publish settled');
     assert.equal(lost.length, 0, 'every resolved publish is in the log');
     assert.equal(unexpected, 0);
-    assert.ok(resolvedAfterKill > 0, 'publishing went on after the restart');
+    assert.ok(lanes.resolvedAfterKill > 0, 'publishing went on after the restart');
   }
 
   it('publish timeout shorter than the restart: publishes settle while the broker is down (rejected, typed, retriable); none resolved is lost', async () => {

@@ -3,10 +3,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Admin } from 'kafkajs';
 import { KafkaTransport, type KafkaPublishConfig, type KafkaRetryConfig } from '../../../src/adapters/kafka/index.js';
-import { ReliableMqError } from '../../../src/core/index.js';
-import { partitionOf, rawAdmin, readLog, recordingDriver, uniqueTopic, type SendRecord } from '../../support/kafka-faults.js';
+import { partitionOf, rawAdmin, readLog, recordingDriver, uniqueTopic, PublishLanes, type SendRecord } from '../../support/kafka-faults.js';
 import { KafkaCluster } from '../../support/kafka-node.js';
-import { sleep, waitFor } from '../../support/wait.js';
+import { waitFor } from '../../support/wait.js';
 
 const TOTAL = 6000;
 const LANES = 20;
@@ -94,38 +93,15 @@ describe('fault: the leader of a partition of a 3-broker Kafka cluster (RF 3, mi
     assert.ok(leader !== undefined && leader >= 1 && leader <= 3, `leader of partition 0: ${String(leader)}`);
     const publisher = await transport.publisher();
 
-    const resolved = new Set<string>();
-    const rejected = new Set<string>();
-    const codes = new Map<string, number>();
-    const reasons = new Map<string, number>();
-    const untyped: string[] = [];
-    let resolvedAfterKill = 0;
-    let killed = false;
-    let next = 0;
-    const lanes = Array.from({ length: LANES }, async () => {
-      while (next < TOTAL) {
-        const id = `m-${String(next++)}`;
-        try {
-          await publisher.publish(topic, { id, type: 'fault.leader-kill', key: id, payload: { id } });
-          resolved.add(id);
-          if (killed) resolvedAfterKill++;
-        } catch (error) {
-          rejected.add(id);
-          const reason = String(error).slice(0, 160);
-          reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
-          if (ReliableMqError.is(error) && error.retriable) codes.set(error.code, (codes.get(error.code) ?? 0) + 1);
-          else untyped.push(`${id}: ${String(error)}`);
-          await sleep(50);
-        }
-      }
-    });
+    const lanes = new PublishLanes(publisher, topic, 'fault.leader-kill', LANES, TOTAL);
+    const { resolved, rejected, codes, untyped } = lanes;
 
     await waitFor(() => resolved.size >= TOTAL / 3, 120_000, () => `${String(resolved.size)} resolved before the kill`);
     const killAt = resolved.size;
     const tKill = Date.now();
     await (cluster as KafkaCluster).kill9(leader);
-    killed = true;
-    await Promise.all(lanes);
+    lanes.markKilled();
+    await lanes.done;
     const settledMs = Date.now() - tKill;
     const [after] = (await (admin as Admin).fetchTopicMetadata({ topics: [topic] })).topics;
     const newLeader = after?.partitions.find((p) => p.partitionId === 0)?.leader;
@@ -140,19 +116,19 @@ describe('fault: the leader of a partition of a 3-broker Kafka cluster (RF 3, mi
     const unexpected = [...inLog.keys()].filter((id) => !resolved.has(id) && !rejected.has(id)).length;
     console.log(
       `      ${label} (publish ${JSON.stringify(publish)}, retry ${JSON.stringify(retry)}): published ${String(TOTAL)}: resolved ${String(resolved.size)} ` +
-        `(${String(killAt)} before killing leader ${String(leader)}, ${String(resolvedAfterKill)} after; new leader of p0: ${String(newLeader)}), ` +
+        `(${String(killAt)} before killing leader ${String(leader)}, ${String(lanes.resolvedAfterKill)} after; new leader of p0: ${String(newLeader)}), ` +
         `rejected ${String(rejected.size)} ${JSON.stringify(Object.fromEntries(codes))}${untyped.length > 0 ? ` + ${String(untyped.length)} untyped/final` : ''}; ` +
         `log holds ${String(log.length)}: ${String(indeterminate)} of the rejected found (indeterminate), ${String(duplicates)} duplicates, ${String(unexpected)} unexpected; ` +
         `lost ${String(lost.length)}${lost.length > 0 ? ` (${lost.slice(0, 5).join(', ')}…)` : ''}; all settled ${String(settledMs)} ms after the kill; ${String(Date.now() - t0)} ms in all`,
     );
-    if (reasons.size > 0) console.log(`      rejections: ${[...reasons].map(([r, n]) => `${String(n)}× ${r}`).join(' | ')}`);
+    if (lanes.reasons.size > 0) console.log(`      rejections: ${[...lanes.reasons].map(([r, n]) => `${String(n)}× ${r}`).join(' | ')}`);
     if (lost.length > 0 || duplicates > 0) console.log(diagnose(sends, new Map(log.map((r) => [`${String(r.partition)}:${String(r.offset)}`, r.id])), lost, [...inLog].filter(([, n]) => n > 1).map(([id]) => id), tKill));
     assert.deepEqual(untyped.slice(0, 5), [], 'every rejection is a typed retriable ReliableMqError');
     assert.equal(resolved.size + rejected.size, TOTAL, 'every publish settled');
     assert.equal(lost.length, 0, 'every resolved publish is in the log');
     assert.equal(unexpected, 0);
     assert.equal(duplicates, 0, 'the idempotent producer wrote no record twice');
-    assert.ok(resolvedAfterKill > TOTAL / 3, 'publishing went on after the leader died');
+    assert.ok(lanes.resolvedAfterKill > TOTAL / 3, 'publishing went on after the leader died');
   }
 
   it('publish timeout longer than the failover: lost 0, no duplicates', async () => {
