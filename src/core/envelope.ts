@@ -48,19 +48,22 @@ const MAX_ID_LENGTH = 255;
 export function createEnvelope<T>(message: OutgoingMessage<T>, defaultContentType: string): Envelope<T> {
   validateOutgoing(message);
   const now = Date.now();
-  return {
+  const envelope: Mutable<Envelope<T>> = {
     id: message.id ?? uuidv7(now),
     type: message.type,
-    ...(message.key === undefined ? {} : { key: message.key }),
-    headers: { ...message.headers },
+    headers: message.headers ? { ...message.headers } : {},
     payload: message.payload,
     contentType: message.contentType ?? defaultContentType,
     createdAt: message.createdAt ?? new Date(now), // the id's own millisecond, unless the clock stepped back
-    ...(message.correlationId === undefined ? {} : { correlationId: message.correlationId }),
-    ...(message.causationId === undefined ? {} : { causationId: message.causationId }),
     attempt: 0,
   };
+  if (message.key !== undefined) envelope.key = message.key;
+  if (message.correlationId !== undefined) envelope.correlationId = message.correlationId;
+  if (message.causationId !== undefined) envelope.causationId = message.causationId;
+  return envelope;
 }
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Correlation and causation for a message produced while handling `parent`. */
 export function causedBy(parent: Envelope): { correlationId: string; causationId: string } {
@@ -80,7 +83,11 @@ function validateOutgoing(message: OutgoingMessage): void {
   if (message.createdAt !== undefined && !(message.createdAt instanceof Date && !Number.isNaN(message.createdAt.getTime()))) {
     throw new MessageValidationError('Message createdAt must be a valid Date');
   }
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
+  if (message.headers) validateHeaders(message.headers);
+}
+
+function validateHeaders(headers: Readonly<Record<string, string>>): void {
+  for (const [name, value] of Object.entries(headers)) {
     if (name.toLowerCase().startsWith(RESERVED_HEADER_PREFIX)) {
       throw new MessageValidationError(`Header '${name}' uses the reserved prefix '${RESERVED_HEADER_PREFIX}'`);
     }

@@ -154,6 +154,11 @@ export class FatalError extends ReliableMqError {
 }
 
 /** Describes any thrown value in one line, for logs and dead-letter headers. */
+/** `value` if it is an Error, else an Error saying what was thrown. */
+export function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(`non-error thrown: ${String(value)}`);
+}
+
 export function describeError(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return `non-error thrown: ${String(error)}`;

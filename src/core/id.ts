@@ -2,7 +2,7 @@
  * Time-ordered unique ids (UUIDv7, RFC 9562): 48 bits of Unix milliseconds, then a 12-bit
  * counter that keeps ids generated in the same millisecond in order, then 62 random bits.
  */
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const HEX_DIGITS = '0123456789abcdef';
 
 let lastMs = -1;
 let counter = 0;
@@ -12,18 +12,24 @@ const POOL_SIZE = 16 * 256;
 let pool = new Uint8Array(0);
 let poolOffset = POOL_SIZE;
 
-function randomBytes(n: number): Uint8Array {
-  if (poolOffset + n > pool.length) {
+// The id is written as ASCII into one scratch buffer and read out as one flat string: concatenating
+// 20 pieces would allocate a chain of intermediate strings per id.
+const bytes = new Uint8Array(16);
+const text = Buffer.alloc(36);
+const HYPHEN = 0x2d;
+const HEX_CODES = Array.from(HEX_DIGITS, (digit) => digit.charCodeAt(0));
+
+function fillRandom(): void {
+  if (poolOffset + 16 > pool.length) {
     pool = globalThis.crypto.getRandomValues(new Uint8Array(POOL_SIZE));
     poolOffset = 0;
   }
-  const bytes = pool.slice(poolOffset, poolOffset + n);
-  poolOffset += n;
-  return bytes;
+  bytes.set(pool.subarray(poolOffset, poolOffset + 16));
+  poolOffset += 16;
 }
 
 export function uuidv7(now: number = Date.now()): string {
-  const bytes = randomBytes(16);
+  fillRandom();
   let ms = now;
   if (ms <= lastMs) {
     ms = lastMs;
@@ -48,12 +54,14 @@ export function uuidv7(now: number = Date.now()): string {
   bytes[7] = counter & 0xff;
   bytes[8] = 0x80 | ((bytes[8] ?? 0) & 0x3f);
 
-  let out = '';
+  let at = 0;
   for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) out += '-';
-    out += HEX[bytes[i] ?? 0] ?? '00';
+    if (i === 4 || i === 6 || i === 8 || i === 10) text[at++] = HYPHEN;
+    const byte = bytes[i] ?? 0;
+    text[at++] = HEX_CODES[byte >>> 4] ?? 0;
+    text[at++] = HEX_CODES[byte & 0x0f] ?? 0;
   }
-  return out;
+  return text.toString('latin1', 0, 36);
 }
 
 /** The millisecond timestamp encoded in a UUIDv7. */
@@ -61,9 +69,29 @@ export function uuidv7Timestamp(id: string): number {
   return Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
 }
 
-const UUIDV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
-
-/** The millisecond timestamp of `id` when it is a UUIDv7, else undefined. */
+/** The millisecond timestamp of `id` when it is a UUIDv7 (any case), else undefined. One pass, no regular expression. */
 export function uuidv7TimestampOf(id: unknown): number | undefined {
-  return typeof id === 'string' && UUIDV7.test(id) ? uuidv7Timestamp(id) : undefined;
+  if (typeof id !== 'string' || id.length !== 36) return undefined;
+  let ms = 0;
+  let digits = 0;
+  for (let i = 0; i < 36; i++) {
+    const code = id.charCodeAt(i);
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (code !== HYPHEN) return undefined;
+      continue;
+    }
+    const value = hexValue(code);
+    if (value < 0) return undefined;
+    if (digits < 12) ms = ms * 16 + value;
+    digits += 1;
+    if (i === 14 && value !== 7) return undefined; // version 7
+    if (i === 19 && (value & 0b1100) !== 0b1000) return undefined; // RFC 9562 variant
+  }
+  return ms;
+}
+
+function hexValue(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  const lower = code | 0x20;
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x57 : -1;
 }

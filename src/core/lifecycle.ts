@@ -2,24 +2,30 @@ import { MessageValidationError } from './errors.js';
 
 /** The operations a component has started and not yet finished, so that `close()` can wait for them. */
 export class InFlight {
-  private readonly tasks = new Set<Promise<unknown>>();
+  private count = 0;
+  private idle: Array<() => void> = [];
+  private readonly done = (): void => {
+    this.count -= 1;
+    if (this.count > 0) return;
+    const waiters = this.idle;
+    this.idle = [];
+    for (const wake of waiters) wake();
+  };
 
   get size(): number {
-    return this.tasks.size;
+    return this.count;
   }
 
   track<R>(task: Promise<R>): Promise<R> {
-    this.tasks.add(task);
-    const forget = (): void => {
-      this.tasks.delete(task);
-    };
-    task.then(forget, forget);
+    this.count += 1;
+    task.then(this.done, this.done);
     return task;
   }
 
-  /** Resolves once every task tracked so far has settled, whatever its outcome. */
-  async settled(): Promise<void> {
-    await Promise.allSettled([...this.tasks]);
+  /** Resolves once no tracked task is left unsettled, whatever the outcomes (callers stop tracking new ones first). */
+  settled(): Promise<void> {
+    if (this.count === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
   }
 }
 

@@ -1,9 +1,20 @@
+interface Waiter {
+  readonly resolve: (granted: boolean) => void;
+  readonly signal: AbortSignal | undefined;
+}
+
 /** Bounds how many operations are in flight; waiters are served first come, first served. */
 export class Semaphore {
   private available: number;
-  private waiters: Array<(() => void) | undefined> = [];
+  private waiters: Array<Waiter | undefined> = [];
   private head = 0; // index of the oldest waiter: shifting a long array would cost O(n) per release
   private queued = 0;
+  /**
+   * Waiters by the signal that may abort them, with one 'abort' listener per signal: adding and removing
+   * an EventTarget listener walks all the others, so a listener per waiter costs O(n²) when thousands of
+   * waiters share a deadline signal.
+   */
+  private readonly bySignal = new Map<AbortSignal, Set<Waiter>>();
 
   constructor(readonly capacity: number) {
     this.available = capacity;
@@ -27,18 +38,10 @@ export class Semaphore {
     if (this.tryAcquire()) return Promise.resolve(true);
     if (signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const index = this.waiters.length;
-      const onAbort = (): void => {
-        this.waiters[index] = undefined;
-        this.queued -= 1;
-        resolve(false);
-      };
+      const waiter: Waiter = { resolve, signal };
+      this.waiters.push(waiter);
       this.queued += 1;
-      this.waiters.push(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(true);
-      });
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) this.watch(signal, waiter);
     });
   }
 
@@ -47,10 +50,10 @@ export class Semaphore {
       const next = this.waiters[this.head];
       this.waiters[this.head] = undefined;
       this.head += 1;
-      if (next) {
+      if (next && this.unwatch(next)) {
         this.queued -= 1;
         this.compact();
-        next();
+        next.resolve(true);
         return;
       }
     }
@@ -58,10 +61,58 @@ export class Semaphore {
     this.available = Math.min(this.capacity, this.available + 1);
   }
 
+  private watch(signal: AbortSignal, waiter: Waiter): void {
+    let group = this.bySignal.get(signal);
+    if (!group) {
+      group = new Set();
+      this.bySignal.set(signal, group);
+      signal.addEventListener(
+        'abort',
+        () => {
+          this.expire(signal);
+        },
+        { once: true },
+      );
+    }
+    group.add(waiter);
+  }
+
+  /** False when the waiter's signal already aborted it (it is no longer waiting). */
+  private unwatch(waiter: Waiter): boolean {
+    if (!waiter.signal) return true;
+    return this.bySignal.get(waiter.signal)?.delete(waiter) ?? false;
+  }
+
+  private expire(signal: AbortSignal): void {
+    const group = this.bySignal.get(signal);
+    this.bySignal.delete(signal);
+    if (!group) return;
+    for (const waiter of group) {
+      this.queued -= 1;
+      waiter.resolve(false);
+    }
+  }
+
   private compact(): void {
     if (this.head === this.waiters.length) {
       this.waiters = [];
       this.head = 0;
     }
+  }
+}
+
+/**
+ * Deadlines `timeoutMs` from now, rounded up to the next 100 ms: every wait that starts within the same
+ * 100 ms shares one AbortSignal (one timer), rather than arming a timer each.
+ */
+export class SharedDeadline {
+  private bucket: { readonly id: number; readonly signal: AbortSignal } | undefined;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  signal(): AbortSignal {
+    const id = Math.ceil((Date.now() + this.timeoutMs) / 100);
+    if (this.bucket?.id !== id) this.bucket = { id, signal: AbortSignal.timeout(Math.max(1, id * 100 - Date.now())) };
+    return this.bucket.signal;
   }
 }

@@ -73,18 +73,27 @@ export class MessageSerializer {
 
   /** Validates the payload against its type's schema, then encodes it as given. Throws `MessageValidationError`. */
   async encode(type: string, contentType: string, payload: unknown): Promise<Uint8Array> {
-    const codec = this.codecs.get(baseContentType(contentType));
+    return this.encodeNow(type, contentType, payload);
+  }
+
+  /**
+   * `encode`, but synchronous unless the type's schema validates asynchronously, so that a publisher can
+   * hand the message to its client in the same tick. Throws (or rejects with) `MessageValidationError`.
+   */
+  encodeNow(type: string, contentType: string, payload: unknown): Uint8Array | Promise<Uint8Array> {
+    const codec = this.codecFor(contentType);
     if (!codec) throw new MessageValidationError(`No codec for content type '${contentType}'`);
     const typeSpec = this.lookup(type, (message) => new MessageValidationError(message));
+    if (!typeSpec?.schema) return codec.encode(payload);
     // The schema describes the wire form: validate it, but send the payload as given, so that a
     // transforming schema (string → Date, defaults) is applied once, by the receiver.
-    if (typeSpec?.schema) await this.validate(type, typeSpec.schema, payload, (m) => new MessageValidationError(m));
-    return codec.encode(payload);
+    const checked = this.validate(type, typeSpec.schema, payload, (m) => new MessageValidationError(m));
+    return checked instanceof Promise ? checked.then(() => codec.encode(payload)) : codec.encode(payload);
   }
 
   /** Decodes and validates a received payload. Throws `PoisonMessageError` with the reason. */
   async decode(type: string, contentType: string, body: Uint8Array): Promise<unknown> {
-    const codec = this.codecs.get(baseContentType(contentType));
+    const codec = this.codecFor(contentType);
     if (!codec) throw new PoisonMessageError('unknown-content-type', `no codec for content type '${contentType}'`);
     const typeSpec = this.lookup(type, (message) => new PoisonMessageError('unknown-type', message));
     const payload = codec.decode(body);
@@ -97,9 +106,19 @@ export class MessageSerializer {
     return typeSpec;
   }
 
-  private async validate(type: string, schema: StandardSchemaV1, payload: unknown, fail: (message: string) => Error): Promise<unknown> {
-    const result = await schema['~standard'].validate(payload);
-    if (result.issues) throw fail(`payload of '${type}' violates its schema: ${formatIssues(result.issues)}`);
-    return result.value;
+  /** Codecs are keyed by base content type; the common exact match skips parsing the parameters. */
+  private codecFor(contentType: string): Codec | undefined {
+    return this.codecs.get(contentType) ?? this.codecs.get(baseContentType(contentType));
   }
+
+  /** The validated value; a promise only when the schema validates asynchronously. */
+  private validate(type: string, schema: StandardSchemaV1, payload: unknown, fail: (message: string) => Error): unknown {
+    const result = schema['~standard'].validate(payload);
+    return result instanceof Promise ? result.then((settled) => accepted(type, settled, fail)) : accepted(type, result, fail);
+  }
+}
+
+function accepted(type: string, result: StandardSchemaV1.Result<unknown>, fail: (message: string) => Error): unknown {
+  if (result.issues) throw fail(`payload of '${type}' violates its schema: ${formatIssues(result.issues)}`);
+  return result.value;
 }

@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import {
   ClosedError,
   ConnectionLostError,
@@ -6,6 +5,7 @@ import {
   PublishTimeoutError,
   ReliableMqError,
   Semaphore,
+  SharedDeadline,
   createEnvelope,
   requireTopic,
   type Envelope,
@@ -36,13 +36,13 @@ interface Queued {
 export class KafkaPublisher implements Publisher {
   private readonly queue: Queued[] = [];
   private readonly room: Semaphore;
+  private readonly deadline: SharedDeadline;
   private readonly inFlight = new InFlight();
   private sending = false;
   private lingerTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   private producer: Promise<ProducerDriver> | undefined;
-  private deadlineBucket: { readonly id: number; readonly signal: AbortSignal } | undefined;
 
   /**
    * `newProducer` makes a connected idempotent producer: after an uncertain failure (timeout, lost broker,
@@ -57,6 +57,7 @@ export class KafkaPublisher implements Publisher {
     private readonly config: ResolvedKafkaConfig['publish'],
   ) {
     this.room = new Semaphore(config.maxBuffered);
+    this.deadline = new SharedDeadline(config.timeoutMs);
   }
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
@@ -94,7 +95,7 @@ export class KafkaPublisher implements Publisher {
   /** Waits for room first, then builds the message: publishes that wait hold no encoded body. */
   private async enqueue(topic: string, build: () => Promise<OutgoingKafkaMessage>): Promise<void> {
     const partitions = await this.topics.partitions(topic);
-    if (!this.room.tryAcquire() && !(await this.room.acquire(this.roomDeadline()))) {
+    if (!this.room.tryAcquire() && !(await this.room.acquire(this.deadline.signal()))) {
       throw new PublishTimeoutError(this.config.timeoutMs, { cause: new Error(`not sent: ${String(this.config.maxBuffered)} publishes were buffered or awaiting acknowledgement`) });
     }
     try {
@@ -107,17 +108,6 @@ export class KafkaPublisher implements Publisher {
     } finally {
       this.room.release();
     }
-  }
-
-  /** One deadline shared by every publish that starts waiting within the same 100 ms, not one timer each. */
-  private roomDeadline(): AbortSignal {
-    const id = Math.ceil((Date.now() + this.config.timeoutMs) / 100);
-    if (this.deadlineBucket?.id !== id) {
-      const signal = AbortSignal.timeout(Math.max(1, id * 100 - Date.now()));
-      setMaxListeners(0, signal);
-      this.deadlineBucket = { id, signal };
-    }
-    return this.deadlineBucket.signal;
   }
 
   private schedule(): void {

@@ -13,7 +13,9 @@ export interface PendingConfirm {
   /** The broker answered or the channel closed: the window slot is free. */
   answered: boolean;
   deadline: number;
-  readonly resolve: () => void;
+  /** What the caller's promise resolves with. */
+  readonly result: unknown;
+  readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -31,13 +33,14 @@ export class ConfirmTimer {
     if (entry.settled) return;
     entry.settled = true;
     if (error) entry.reject(error);
-    else entry.resolve();
+    else entry.resolve(entry.result);
   }
 
   add(entry: PendingConfirm): void {
     entry.deadline = Date.now() + this.timeoutMs;
     this.pending.add(entry);
-    this.sweeper ??= setInterval(() => {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => {
       this.sweep();
     }, Math.max(10, Math.min(200, Math.floor(this.timeoutMs / 10))));
     this.sweeper.unref();

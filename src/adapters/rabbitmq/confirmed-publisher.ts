@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import type { ChannelModel, ConfirmChannel, Message } from 'amqplib';
 import {
   ClosedError,
@@ -7,6 +6,8 @@ import {
   PublishNackedError,
   PublishTimeoutError,
   Semaphore,
+  SharedDeadline,
+  asError,
   UnroutableError,
   createEnvelope,
   requireTopic,
@@ -37,10 +38,12 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
   private readonly channelWaiters = new Set<(channel: ConfirmChannel) => void>();
   private readonly inFlight = new InFlight();
   private readonly window: Semaphore;
+  private readonly deadline: SharedDeadline;
   private readonly confirms: ConfirmTimer;
   private readonly exchanges = new Map<string, Promise<void>>();
+  /** Exchanges whose declaration on the current channel has succeeded: publishes to them need no await. */
+  private readonly declared = new Set<string>(['']);
   private drain: Promise<void> | undefined;
-  private deadlineBucket: { readonly id: number; readonly signal: AbortSignal } | undefined;
   private nackStreak = 0;
   private closed = false;
 
@@ -51,6 +54,7 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
     private readonly config: ResolvedRabbitMqConfig['publish'],
   ) {
     this.window = new Semaphore(config.maxInFlight);
+    this.deadline = new SharedDeadline(config.confirmTimeoutMs);
     this.confirms = new ConfirmTimer(config.confirmTimeoutMs);
   }
 
@@ -60,13 +64,20 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
     if (this.closed) return Promise.reject(new ClosedError('ConfirmedPublisher'));
-    return this.inFlight.track(this.publishEnvelope(topic, message));
+    let envelope: Envelope<T>;
+    try {
+      requireTopic(topic);
+      envelope = createEnvelope(message, this.serializer.defaultContentType);
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+    return this.inFlight.track(this.send(() => this.build(topic, envelope), envelope));
   }
 
   /** Publishes a wire record as it is (dead letters, replays). Same confirm semantics as `publish`. */
   publishRecord(exchange: string, record: WireRecord): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('ConfirmedPublisher'));
-    return this.inFlight.track(this.send(() => recordToAmqp(exchange, record, this.config.persistent, this.config.mandatory)));
+    return this.inFlight.track(this.send(() => recordToAmqp(exchange, record, this.config.persistent, this.config.mandatory), undefined));
   }
 
   /** Stops taking publishes, waits until every publish in flight is confirmed or rejected, closes the channel. */
@@ -92,6 +103,8 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
       this.onReturn(channel, message);
     });
     this.exchanges.clear();
+    this.declared.clear();
+    this.declared.add(''); // the default exchange is never declared
     this.nackStreak = 0;
     this.drain = undefined;
     this.channel = channel;
@@ -102,23 +115,35 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
     if (this.channel) this.onChannelClosed(this.channel);
   }
 
-  private async publishEnvelope<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
-    requireTopic(topic);
-    const envelope = createEnvelope(message, this.serializer.defaultContentType);
-    await this.send(async () => {
-      const body = await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload);
-      return toAmqp(topic, envelope, body, this.config.persistent, this.config.mandatory);
-    });
-    return envelope;
+  private build(topic: string, envelope: Envelope): AmqpMessage | Promise<AmqpMessage> {
+    const body = this.serializer.encodeNow(envelope.type, envelope.contentType, envelope.payload);
+    const { persistent, mandatory } = this.config;
+    return body instanceof Promise ? body.then((bytes) => toAmqp(topic, envelope, bytes, persistent, mandatory)) : toAmqp(topic, envelope, body, persistent, mandatory);
   }
 
   /**
    * Takes a window slot, then builds the message (so waiting publishes hold no encoded body), sends it and
-   * awaits its confirm. The slot is held until the broker answers or the channel dies — also past a timeout,
-   * so no more than `maxInFlight` messages are ever unanswered.
+   * awaits its confirm; resolves with `result`. The slot is held until the broker answers or the channel
+   * dies — also past a timeout, so no more than `maxInFlight` messages are ever unanswered. When a slot is
+   * free, the channel open and writable, the exchange declared and the body encoded synchronously, the
+   * message goes to amqplib in the caller's tick: no await before the confirm.
    */
-  private async send(build: () => AmqpMessage | Promise<AmqpMessage>): Promise<void> {
-    if (!this.window.tryAcquire() && !(await this.window.acquire(this.windowDeadline()))) {
+  private send<R>(build: () => AmqpMessage | Promise<AmqpMessage>, result: R): Promise<R> {
+    const channel = this.channel;
+    if (!channel || this.drain || !this.window.tryAcquire()) return this.sendWhenReady(build, result, false);
+    let message: AmqpMessage | Promise<AmqpMessage>;
+    try {
+      message = build();
+    } catch (error) {
+      this.window.release();
+      return Promise.reject(asError(error));
+    }
+    if (message instanceof Promise || !this.declared.has(message.exchange)) return this.sendWhenReady(() => message, result, true);
+    return this.confirm(channel, message, result);
+  }
+
+  private async sendWhenReady<R>(build: () => AmqpMessage | Promise<AmqpMessage>, result: R, holdingSlot: boolean): Promise<R> {
+    if (!holdingSlot && !this.window.tryAcquire() && !(await this.window.acquire(this.deadline.signal()))) {
       throw new PublishTimeoutError(this.config.confirmTimeoutMs, {
         cause: new Error(`not sent: ${String(this.config.maxInFlight)} published messages stayed unanswered by the broker`),
       });
@@ -127,28 +152,17 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
     try {
       const message = await build();
       const channel = await this.readyChannel();
-      if (message.exchange !== '') await this.ensureExchange(message.exchange);
+      if (!this.declared.has(message.exchange)) await this.ensureExchange(message.exchange);
       await this.writable(channel);
       handedOver = true;
-      await this.confirm(channel, message);
+      return await this.confirm(channel, message, result);
     } finally {
       if (!handedOver) this.window.release();
     }
   }
 
-  /** A deadline shared by every publish that starts waiting within the same 100 ms: one timer, not one each. */
-  private windowDeadline(): AbortSignal {
-    const id = Math.ceil((Date.now() + this.config.confirmTimeoutMs) / 100);
-    if (this.deadlineBucket?.id !== id) {
-      const signal = AbortSignal.timeout(Math.max(1, id * 100 - Date.now()));
-      setMaxListeners(0, signal); // every waiting publish of the bucket listens to it
-      this.deadlineBucket = { id, signal };
-    }
-    return this.deadlineBucket.signal;
-  }
-
-  private confirm(channel: ConfirmChannel, message: AmqpMessage): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  private confirm<R>(channel: ConfirmChannel, message: AmqpMessage, result: R): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
       const entry: PendingConfirm = {
         channel,
         exchange: message.exchange,
@@ -157,7 +171,8 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
         settled: false,
         answered: false,
         deadline: 0,
-        resolve,
+        result,
+        resolve: resolve as (value: unknown) => void,
         reject,
       };
       this.confirms.add(entry);
@@ -243,9 +258,15 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
   private ensureExchange(exchange: string): Promise<void> {
     let declared = this.exchanges.get(exchange);
     if (!declared) {
-      declared = this.topology.ensureExchange(exchange);
-      this.exchanges.set(exchange, declared);
-      declared.catch(() => this.exchanges.delete(exchange));
+      const declaring = this.topology.ensureExchange(exchange);
+      declared = declaring;
+      this.exchanges.set(exchange, declaring);
+      declaring.then(
+        () => {
+          if (this.exchanges.get(exchange) === declaring) this.declared.add(exchange);
+        },
+        () => this.exchanges.delete(exchange),
+      );
     }
     return declared;
   }

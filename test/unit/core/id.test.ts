@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { uuidv7, uuidv7Timestamp } from '../../../src/core/index.js';
+import { uuidv7, uuidv7Timestamp, uuidv7TimestampOf } from '../../../src/core/index.js';
 import type * as IdModuleNamespace from '../../../src/core/id.js';
 
 type IdModule = typeof IdModuleNamespace;
@@ -58,3 +58,40 @@ describe('uuidv7Timestamp', () => {
     assert.equal(uuidv7Timestamp('01890a5d-ac96-774b-bcce-b302099a8057'), 0x01890a5dac96);
   });
 });
+
+describe('uuidv7TimestampOf', () => {
+  const valid = '01890a5d-ac96-774b-bcce-b302099a8057';
+
+  it('reads the timestamp of a UUIDv7, in either case', async () => {
+    assert.equal(uuidv7TimestampOf(valid), 0x01890a5dac96);
+    assert.equal(uuidv7TimestampOf(valid.toUpperCase()), 0x01890a5dac96);
+    const ids = await freshIdModule(); // an explicit future timestamp must not move the shared id clock
+    const id = ids.uuidv7(Date.UTC(2031, 5, 1, 0, 0, 0, 7));
+    assert.equal(uuidv7TimestampOf(id), Date.UTC(2031, 5, 1, 0, 0, 0, 7));
+  });
+
+  it('agrees with the UUIDv7 pattern on 10,000 generated ids and on every malformed variant', () => {
+    for (let i = 0; i < 10_000; i++) {
+      const id = uuidv7();
+      assert.equal(uuidv7TimestampOf(id), uuidv7Timestamp(id));
+    }
+    const malformed = [
+      valid.replace('-774b', '-674b'), // version 6
+      valid.replace('-bcce', '-7cce'), // variant 0
+      valid.replace('-bcce', '-ccce'), // variant 110
+      valid.replace('a', 'g'),
+      valid.replace(/-/g, ''),
+      valid.slice(0, 35),
+      `${valid}0`,
+      valid.replace('-ac96', '_ac96'),
+      '',
+    ];
+    for (const id of malformed) {
+      assert.equal(UUID_V7_ANY_CASE.test(id), false, id);
+      assert.equal(uuidv7TimestampOf(id), undefined, id);
+    }
+    for (const value of [undefined, null, 42, { id: valid }]) assert.equal(uuidv7TimestampOf(value), undefined);
+  });
+});
+
+const UUID_V7_ANY_CASE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
