@@ -6,7 +6,7 @@
  *   npx tsx bench/kafka-produce.ts
  *   BENCH_N=100000 BENCH_N_EACH=5000 BENCH_BATCH=1000 BENCH_LOOPS=1000 BENCH_KEYS=100 BENCH_PARTITIONS=6 KAFKA_BROKERS=127.0.0.1:9092
  *   BENCH_CASES=sdk-loops,raw-batch,sdk-all,raw-batch-headers,raw-each (a subset, in that order)
- *   SDK publish settings to experiment with: BENCH_LINGER_MS, BENCH_MAX_BATCH, BENCH_MAX_BUFFERED (unset: the SDK's defaults)
+ *   SDK publish settings to experiment with: BENCH_LINGER_MS, BENCH_MAX_BATCH, BENCH_MAX_BUFFERED, BENCH_PRODUCERS (unset: the SDK's defaults)
  */
 import type { Kafka } from 'kafkajs';
 import { KafkaTransport, type KafkaPublishConfig } from '../src/adapters/kafka/index.js';
@@ -48,6 +48,7 @@ const PUBLISH: KafkaPublishConfig = {
   ...opt('lingerMs', optionalIntEnv('BENCH_LINGER_MS', 0)),
   ...opt('maxBatchSize', optionalIntEnv('BENCH_MAX_BATCH', 1)),
   ...opt('maxBuffered', optionalIntEnv('BENCH_MAX_BUFFERED', 1)),
+  ...opt('producers', optionalIntEnv('BENCH_PRODUCERS', 1)),
 };
 const TARGET_BATCH = 0.8;
 
@@ -202,14 +203,14 @@ await runKafkaBench('produce', 10 * 60_000, async (scratch) => {
   });
   scratch.closeOnCleanUp(() => transport.close());
   const raw = rawKafka(`${scratch.prefix}.raw`);
-  const { lingerMs, maxBatchSize, maxBuffered } = transport.config.publish;
+  const { lingerMs, maxBatchSize, maxBuffered, producers } = transport.config.publish;
   printHeader('Kafka produce: SDK KafkaPublisher vs raw kafkajs producer', {
     broker: await kafkaVersionInfo(scratch),
     'broker pid (CPU column)': brokerPid ?? 'not found',
     'messages per case': `${count(N)} (send-per-message case: ${count(N_EACH)}), after 1 unmeasured message`,
     message: `${String(RAW_BODY.length)}-byte body, ${String(KEYS)} keys, ${String(PARTITIONS)} partitions, replication factor 1`,
     producers: 'idempotent, maxInFlightRequests 1, acks -1, murmur2 partitioner (SDK and raw)',
-    'SDK publish settings': `lingerMs ${String(lingerMs)}, maxBatchSize ${count(maxBatchSize)}, maxBuffered ${count(maxBuffered)}${Object.keys(PUBLISH).length > 0 ? ' (set by env)' : ' (defaults)'}`,
+    'SDK publish settings': `lingerMs ${String(lingerMs)}, maxBatchSize ${count(maxBatchSize)}, maxBuffered ${count(maxBuffered)}, producers ${String(producers)}${Object.keys(PUBLISH).length > 0 ? ' (set by env)' : ' (defaults)'}`,
   });
   const clients: Clients = { transport, raw, scratch, brokerPid };
   // Warm-up (JIT, broker code paths), not reported.

@@ -18,6 +18,12 @@ export interface KafkaPublishConfig {
   readonly maxBuffered?: number;
   /** A publish not acknowledged in this time rejects with `PublishTimeoutError`. Default 30 s. */
   readonly timeoutMs?: number;
+  /**
+   * Idempotent producers (each with its own connections) a publisher spreads partitions over. kafkajs sends
+   * one request per broker at a time per producer; lanes let the requests of different partitions overlap.
+   * Default 4.
+   */
+  readonly producers?: number;
 }
 
 export interface TopicSpec {
@@ -122,6 +128,7 @@ const spec: ConfigSpec<ResolvedKafkaConfig> = {
         maxBatchSize: { rule: { kind: 'integer', min: 1, max: 100_000 }, default: 1000 },
         maxBatchBytes: { rule: { kind: 'integer', min: 1024 }, default: 900_000 },
         maxBuffered: { rule: { kind: 'integer', min: 1 }, default: 10_000 },
+        producers: { rule: { kind: 'integer', min: 1, max: 64 }, default: 4 },
         timeoutMs: { rule: { kind: 'integer', min: 1 }, default: 30_000 },
       } satisfies ConfigSpec<Required<KafkaPublishConfig>>,
     },

@@ -42,7 +42,8 @@ export class KafkaPublisher implements Publisher {
   private lingerTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  private producer: Promise<ProducerDriver> | undefined;
+  /** One idempotent producer per lane; a partition always goes through the same lane (see `laneOf`). */
+  private readonly lanes: Array<Promise<ProducerDriver> | undefined>;
 
   /**
    * `newProducer` makes a connected idempotent producer: after an uncertain failure (timeout, lost broker,
@@ -58,6 +59,7 @@ export class KafkaPublisher implements Publisher {
   ) {
     this.room = new Semaphore(config.maxBuffered);
     this.deadline = new SharedDeadline(config.timeoutMs);
+    this.lanes = Array.from({ length: config.producers }, () => undefined);
   }
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
@@ -80,9 +82,8 @@ export class KafkaPublisher implements Publisher {
     if (this.closed) return;
     this.closed = true;
     await this.inFlight.settled();
-    const producer = this.producer;
-    this.producer = undefined;
-    await (await producer?.catch(() => undefined))?.disconnect().catch(() => undefined);
+    const producers = this.lanes.splice(0, this.lanes.length, ...this.lanes.map(() => undefined));
+    await Promise.all(producers.map(async (producer) => (await producer?.catch(() => undefined))?.disconnect().catch(() => undefined)));
   }
 
   private async publishEnvelope<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
@@ -153,11 +154,12 @@ export class KafkaPublisher implements Publisher {
   }
 
   /**
-   * Sends a batch as one request per partition, concurrently (kafkajs still sends one request per broker at a
-   * time). Not one request for all partitions: when the leader of one partition fails, kafkajs retries the
-   * whole request, and after a reconnect it re-sends partitions another broker had already acknowledged, with
-   * new sequence numbers, which Kafka stores again (seen in the leader-kill fault test). One partition per
-   * request leaves kafkajs nothing acknowledged to re-send.
+   * Sends a batch as one request per partition, concurrently. Not one request for all partitions: when the
+   * leader of one partition fails, kafkajs retries the whole request, and after a reconnect it re-sends
+   * partitions another broker had already acknowledged, with new sequence numbers, which Kafka stores again
+   * (seen in the leader-kill fault test). One partition per request leaves kafkajs nothing acknowledged to
+   * re-send. An idempotent kafkajs producer sends one request per broker at a time, so the partitions are
+   * spread over `producers` lanes, each its own producer and connections: their requests overlap.
    */
   private async sendBatch(batch: Queued[]): Promise<void> {
     const byPartition = new Map<string, Queued[]>();
@@ -174,51 +176,57 @@ export class KafkaPublisher implements Publisher {
       }, this.config.timeoutMs);
     });
     try {
-      const producer = await this.currentProducer();
-      await Promise.all([...byPartition.values()].map((items) => this.sendPartition(producer, items, timeout)));
-    } catch (error) {
-      const typed = ReliableMqError.is(error) ? error : toPublishError(error, [...new Set(batch.map((i) => i.topic))], this.config.timeoutMs);
-      for (const item of batch) item.reject(typed); // no producer: nothing was sent
+      await Promise.all([...byPartition.values()].map((items) => this.sendPartition(items, timeout)));
     } finally {
       clearTimeout(timer);
     }
   }
 
   /** One partition's messages in one request: all acknowledged, or all rejected with a typed error. */
-  private async sendPartition(producer: ProducerDriver, items: Queued[], timeout: Promise<never>): Promise<void> {
+  private async sendPartition(items: Queued[], timeout: Promise<never>): Promise<void> {
     const [{ topic, message }] = items as [Queued, ...Queued[]];
     const partition = message.partition;
+    const lane = this.laneOf(topic, partition);
     try {
+      const producer = await this.currentProducer(lane);
       const acks = await Promise.race([producer.sendBatch({ topicMessages: [{ topic, messages: items.map((i) => i.message) }], acks: -1, timeout: this.config.timeoutMs }), timeout]);
       if (acks.some((a) => a.errorCode === 0 && a.topicName === topic && a.partition === partition)) {
         for (const item of items) item.resolve();
         return;
       }
-      this.dropProducer();
+      this.dropProducer(lane);
       const error = new ConnectionLostError(`Kafka answered the request but did not acknowledge partition ${String(partition)} of ${topic}: the message may or may not be stored`);
       for (const item of items) item.reject(error);
     } catch (error) {
       const typed = ReliableMqError.is(error) ? error : toPublishError(error, [topic], this.config.timeoutMs);
-      if (typed instanceof PublishTimeoutError || typed instanceof ConnectionLostError) this.dropProducer();
+      if (typed instanceof PublishTimeoutError || typed instanceof ConnectionLostError) this.dropProducer(lane);
       for (const item of items) item.reject(typed);
     }
   }
 
-  private currentProducer(): Promise<ProducerDriver> {
-    if (!this.producer) {
-      const created = this.newProducer();
-      created.catch(() => {
-        if (this.producer === created) this.producer = undefined;
-      });
-      this.producer = created;
-    }
-    return this.producer;
+  /** The lane of a partition: fixed, so that one partition's requests never overlap and keep their order. */
+  private laneOf(topic: string, partition: number | undefined): number {
+    if (this.lanes.length === 1) return 0;
+    let hash = 0;
+    for (let i = 0; i < topic.length; i++) hash = (hash * 31 + topic.charCodeAt(i)) | 0;
+    return (Math.abs(hash) + (partition ?? 0)) % this.lanes.length; // a topic's partitions take the lanes in turn
   }
 
-  /** Stops using the current producer; its pending retries can no longer overlap with new requests' sequence numbers. */
-  private dropProducer(): void {
-    const old = this.producer;
-    this.producer = undefined;
+  private currentProducer(lane: number): Promise<ProducerDriver> {
+    const current = this.lanes[lane];
+    if (current) return current;
+    const created = this.newProducer();
+    created.catch(() => {
+      if (this.lanes[lane] === created) this.lanes[lane] = undefined;
+    });
+    this.lanes[lane] = created;
+    return created;
+  }
+
+  /** Stops using a lane's producer; its pending retries can no longer overlap with new requests' sequence numbers. */
+  private dropProducer(lane: number): void {
+    const old = this.lanes[lane];
+    this.lanes[lane] = undefined;
     void old?.then((producer) => producer.disconnect()).catch(() => undefined);
   }
 }

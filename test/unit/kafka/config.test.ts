@@ -23,6 +23,7 @@ describe('KafkaTransport configuration', () => {
     ['no brokers', { brokers: [] }, 'brokers'],
     ['linger too long', { publish: { lingerMs: 5000 } }, 'publish.lingerMs'],
     ['batch size zero', { publish: { maxBatchSize: 0 } }, 'publish.maxBatchSize'],
+    ['no producer lanes', { publish: { producers: 0 } }, 'publish.producers'],
     ['topic spec unknown key', { topics: { defaults: { partition: 3 } } }, 'topics.defaults'],
     ['topic config not strings', { topics: { topics: { t: { config: { 'retention.ms': 5 } } } } }, 'topics.topics'],
     ['heartbeat not below session timeout', { consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 6000 } }, 'consumer.heartbeatIntervalMs'],

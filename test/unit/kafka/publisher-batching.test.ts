@@ -24,7 +24,7 @@ function recordingProducer(delayMs: number, fail?: Error, dropPartition?: number
 }
 
 const topics = { ensure: () => Promise.resolve(), partitions: () => Promise.resolve(3) } as unknown as TopicRegistry;
-const config = { lingerMs: 2, maxBatchSize: 100, maxBatchBytes: 900_000, maxBuffered: 10_000, timeoutMs: 5000 };
+const config = { lingerMs: 2, maxBatchSize: 100, maxBatchBytes: 900_000, maxBuffered: 10_000, timeoutMs: 5000, producers: 1 };
 const byKey = (_topic: string, count: number, key: string | null): number => (key === null ? 0 : key.length % count);
 
 function publisherOn(producer: ProducerDriver, overrides: Partial<typeof config> = {}): { publisher: KafkaPublisher; producersMade: () => number } {
@@ -43,6 +43,43 @@ function publisherOn(producer: ProducerDriver, overrides: Partial<typeof config>
 }
 
 describe('KafkaPublisher batching', () => {
+  it('spreads partitions over producer lanes: one partition always through one producer, lanes in flight at once', async () => {
+    const partitions = 6;
+    const sixPartitions = { ensure: () => Promise.resolve(), partitions: () => Promise.resolve(partitions) } as unknown as TopicRegistry;
+    const lanes: Array<{ partitions: Set<number>; open: number; maxOpen: number }> = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const newLane = (): ProducerDriver => {
+      const lane = { partitions: new Set<number>(), open: 0, maxOpen: 0 };
+      lanes.push(lane);
+      return {
+        connect: () => Promise.resolve(),
+        disconnect: () => Promise.resolve(),
+        sendBatch: async (batch) => {
+          const sent = batch.topicMessages.flatMap((t) => t.messages.map((m) => m.partition ?? -1));
+          for (const p of sent) lane.partitions.add(p);
+          lane.open += 1;
+          inFlight += 1;
+          lane.maxOpen = Math.max(lane.maxOpen, lane.open);
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          lane.open -= 1;
+          inFlight -= 1;
+          return [...new Set(sent)].map((partition) => ({ topicName: batch.topicMessages[0]!.topic, partition, errorCode: 0 }));
+        },
+      };
+    };
+    const publisher = new KafkaPublisher(() => Promise.resolve(newLane()), (_t, count, key) => Number(key) % count, sixPartitions, new MessageSerializer(), { ...config, producers: 3 });
+    await Promise.all(Array.from({ length: 600 }, (_, i) => publisher.publish('t', { type: 't', key: String(i), payload: i })));
+    await publisher.close();
+    assert.equal(lanes.length, 3, 'one producer per lane');
+    const owners = Array.from({ length: partitions }, (_, p) => lanes.filter((lane) => lane.partitions.has(p)).length);
+    assert.deepEqual(owners, [1, 1, 1, 1, 1, 1], 'each partition went through exactly one producer');
+    assert.deepEqual(lanes.map((lane) => lane.partitions.size), [2, 2, 2], 'the partitions take the lanes in turn');
+    assert.ok(maxInFlight >= 3, `requests of different lanes overlap (at most ${String(maxInFlight)} at once)`);
+    assert.ok(lanes.every((lane) => lane.maxOpen <= 2), 'a producer has a request per partition of its own at most');
+  });
+
   it('gathers 1,000 concurrent publishes into few batches of at most maxBatchSize, one request per partition, acks -1', async () => {
     const { producer, requests } = recordingProducer(5);
     const { publisher } = publisherOn(producer);
