@@ -3,7 +3,7 @@ import { ErrorCode, PoisonMessageError, ReliableMqError, describeError, type Poi
 import { composeMiddleware } from './middleware.js';
 import type { Handler, HandlerContext, Middleware } from './ports.js';
 import type { MessageSerializer } from './serializer.js';
-import { WireHeader, fromWireRecord, type WireFallback, type WireRecord } from './wire.js';
+import { WireHeader, envelopeOf, type WireFallback, type WireRecord } from './wire.js';
 
 export type DeadLetterReason = PoisonReason | 'handler-fatal' | 'delivery-limit';
 
@@ -30,7 +30,8 @@ export function createDeliveryPipeline(options: {
   return async (record, fallback, context) => {
     let envelope: Envelope;
     try {
-      envelope = await decodeRecord(options.serializer, record, fallback);
+      const decoded = decodeRecord(options.serializer, record, fallback);
+      envelope = decoded instanceof Promise ? await decoded : decoded;
     } catch (error) {
       return classifyFailure(error);
     }
@@ -43,11 +44,21 @@ export function createDeliveryPipeline(options: {
   };
 }
 
-/** A record as an envelope with its decoded payload; throws `PoisonMessageError` when it cannot be read. */
-export async function decodeRecord(serializer: MessageSerializer, record: WireRecord, fallback: WireFallback): Promise<Envelope> {
-  const meta = fromWireRecord(record, fallback);
-  const payload = await serializer.decode(meta.type, meta.contentType, record.body);
-  return { ...meta, payload };
+/**
+ * A record as an envelope with its decoded payload; throws `PoisonMessageError` when it cannot be read.
+ * Synchronous unless the type's schema validates asynchronously.
+ */
+export function decodeRecord(serializer: MessageSerializer, record: WireRecord, fallback: WireFallback): Envelope | Promise<Envelope> {
+  const envelope: { payload: unknown } & Envelope = envelopeOf<unknown>(record, fallback, undefined); // malformed-envelope before payload errors
+  const payload = serializer.decodeNow(envelope.type, envelope.contentType, record.body);
+  if (payload instanceof Promise) {
+    return payload.then((value: unknown) => {
+      envelope.payload = value;
+      return envelope;
+    });
+  }
+  envelope.payload = payload;
+  return envelope;
 }
 
 /**

@@ -93,11 +93,17 @@ export class MessageSerializer {
 
   /** Decodes and validates a received payload. Throws `PoisonMessageError` with the reason. */
   async decode(type: string, contentType: string, body: Uint8Array): Promise<unknown> {
+    const payload = this.decodeNow(type, contentType, body);
+    return payload instanceof Promise ? await payload : payload;
+  }
+
+  /** `decode`, but synchronous unless the type's schema validates asynchronously. Throws (or rejects with) `PoisonMessageError`. */
+  decodeNow(type: string, contentType: string, body: Uint8Array): unknown {
     const codec = this.codecFor(contentType);
     if (!codec) throw new PoisonMessageError('unknown-content-type', `no codec for content type '${contentType}'`);
     const typeSpec = this.lookup(type, (message) => new PoisonMessageError('unknown-type', message));
     const payload = codec.decode(body);
-    return typeSpec?.schema ? await this.validate(type, typeSpec.schema, payload, (m) => new PoisonMessageError('schema-violation', m)) : payload;
+    return typeSpec?.schema ? this.validate(type, typeSpec.schema, payload, (m) => new PoisonMessageError('schema-violation', m)) : payload;
   }
 
   private lookup(type: string, fail: (message: string) => Error): MessageTypeSpec | undefined {

@@ -63,31 +63,39 @@ export interface WireFallback {
   readonly id: string;
   readonly attempt: number;
   readonly defaultContentType: string;
-  readonly timestamp?: Date;
+  readonly timestamp?: Date | undefined;
 }
 
 /** Reads the envelope's fields from a record; the payload is decoded separately by the serializer. */
 export function fromWireRecord(record: WireRecord, fallback: WireFallback): Omit<Envelope, 'payload'> {
+  const { payload: _payload, ...meta } = envelopeOf(record, fallback, undefined);
+  return meta;
+}
+
+/** `fromWireRecord` with the decoded payload, built in one object (the consume path runs it per message). */
+export function envelopeOf<T>(record: WireRecord, fallback: WireFallback, payload: T): Envelope<T> {
   const h = record.headers;
   const id = h[WireHeader.ID] ?? fallback.id;
   const type = h[WireHeader.TYPE] ?? UNTYPED;
   if (id.length === 0) throw new PoisonMessageError('malformed-envelope', `header ${WireHeader.ID} is empty`);
   if (type.length === 0) throw new PoisonMessageError('malformed-envelope', `header ${WireHeader.TYPE} is empty`);
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(h)) if (!ENVELOPE_HEADERS.has(name)) headers[name] = value;
-  const correlationId = h[WireHeader.CORRELATION_ID];
-  const causationId = h[WireHeader.CAUSATION_ID];
-  return {
+  for (const name in h) if (!ENVELOPE_HEADERS.has(name)) headers[name] = h[name] as string;
+  const envelope: { -readonly [K in keyof Envelope<T>]: Envelope<T>[K] } = {
     id,
     type,
-    ...(record.key === undefined ? {} : { key: record.key }),
     headers,
+    payload,
     contentType: h[WireHeader.CONTENT_TYPE] ?? h['content-type'] ?? fallback.defaultContentType,
     createdAt: parseCreatedAt(h[WireHeader.CREATED_AT], fallback.timestamp),
-    ...(correlationId === undefined ? {} : { correlationId }),
-    ...(causationId === undefined ? {} : { causationId }),
     attempt: fallback.attempt,
   };
+  if (record.key !== undefined) envelope.key = record.key;
+  const correlationId = h[WireHeader.CORRELATION_ID];
+  if (correlationId !== undefined) envelope.correlationId = correlationId;
+  const causationId = h[WireHeader.CAUSATION_ID];
+  if (causationId !== undefined) envelope.causationId = causationId;
+  return envelope;
 }
 
 function parseCreatedAt(value: string | undefined, fallback: Date | undefined): Date {

@@ -46,7 +46,7 @@ export class KafkaPublisher implements Publisher {
   private readonly lanes: Array<Promise<ProducerDriver> | undefined>;
 
   /**
-   * `newProducer` makes a connected idempotent producer: after an uncertain failure (timeout, lost broker,
+   * `newProducer` makes a connected idempotent producer (`connected`, if given, is one already made): after an uncertain failure (timeout, lost broker,
    * missing partition ack, broken sequence) the publisher drops its producer and takes a new one, whose
    * fresh producer id keeps the old one's retries from colliding with what is sent next.
    */
@@ -56,10 +56,12 @@ export class KafkaPublisher implements Publisher {
     private readonly topics: TopicRegistry,
     private readonly serializer: MessageSerializer,
     private readonly config: ResolvedKafkaConfig['publish'],
+    connected?: ProducerDriver,
   ) {
     this.room = new Semaphore(config.maxBuffered);
     this.deadline = new SharedDeadline(config.timeoutMs);
-    this.lanes = Array.from({ length: config.producers }, () => undefined);
+    // A producer connected beforehand (the transport's fail-fast check) serves lane 0, and close() disconnects it.
+    this.lanes = Array.from({ length: config.producers }, (_, lane) => (lane === 0 && connected ? Promise.resolve(connected) : undefined));
   }
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {

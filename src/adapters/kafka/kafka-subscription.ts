@@ -7,6 +7,7 @@ import {
   Semaphore,
   deadLetterRecord,
   settlesWithin,
+  WireHeader,
   type BatchHandler,
   type DeadLetterReason,
   type DeliveryPipeline,
@@ -21,7 +22,7 @@ import { isRebalancing } from './kafka-errors.js';
 import type { KafkaPublisher } from './kafka-publisher.js';
 import { fromKafka, kafkaTimestamp, withCreatedAt, type KafkaMessage } from './kafka-wire.js';
 import { KafkaNaming } from './naming.js';
-import { OffsetWatermark } from './offset-watermark.js';
+import { InOrderProgress, OffsetWatermark } from './offset-watermark.js';
 import type { ResolvedKafkaSubscribeOptions } from './subscribe-options.js';
 
 type State = 'active' | 'closing' | 'closed' | 'crashed';
@@ -181,11 +182,10 @@ export class KafkaSubscription implements Subscription {
   /** `orderBy: 'partition'`: the partition's messages one after another (the common case, without lanes). */
   private async onBatchInOrder(payload: BatchPayload): Promise<void> {
     const { topic, partition, messages } = payload.batch;
-    const watermark = new OffsetWatermark();
+    const progress = new InOrderProgress(); // strictly in order: the last offset done is the watermark
     let lastCommit = Date.now();
     for (const message of messages) {
       if (!this.taking || !payload.isRunning() || payload.isStale()) break;
-      watermark.add(message.offset);
       if (!this.slots.tryAcquire() && !(await this.slots.acquire(this.abort.signal))) break;
       let result: Result;
       try {
@@ -194,14 +194,14 @@ export class KafkaSubscription implements Subscription {
         this.slots.release();
       }
       if (result !== 'done') break;
-      watermark.complete(message.offset);
+      progress.complete(message.offset);
       if (Date.now() - lastCommit >= this.deps.config.commitIntervalMs) {
         lastCommit = Date.now();
-        await this.commit(payload, watermark);
+        await this.commit(payload, progress);
       }
     }
     if (this.crashed()) return;
-    await this.commit(payload, watermark);
+    await this.commit(payload, progress);
     if (this.rebalance !== undefined && this.state === 'active') throw this.rebalance; // kafkajs rejoins the group
   }
 
@@ -239,7 +239,7 @@ export class KafkaSubscription implements Subscription {
     const alone: KafkaMessage[] = [];
     for (const message of chunk) {
       try {
-        const fallback = { id: KafkaNaming.positionId(topic, partition, message.offset), attempt: 1, defaultContentType: this.deps.defaultContentType, ...kafkaTimestamp(message) };
+        const fallback = { id: KafkaNaming.positionId(topic, partition, message.offset), attempt: 1, defaultContentType: this.deps.defaultContentType, timestamp: kafkaTimestamp(message) };
         decoded.push({ message, envelope: await decodeRecord(mode.serializer, fromKafka(message), fallback) });
       } catch {
         alone.push(message);
@@ -265,7 +265,7 @@ export class KafkaSubscription implements Subscription {
   }
 
   /** Commits the watermark and moves the fetch position to it; unfinished messages are fetched again. */
-  private async commit(payload: BatchPayload, watermark: OffsetWatermark): Promise<void> {
+  private async commit(payload: BatchPayload, watermark: Pick<OffsetWatermark, 'next'>): Promise<void> {
     const next = watermark.next();
     if (next === undefined || this.crashed()) return;
     const { topic, partition } = payload.batch;
@@ -280,15 +280,13 @@ export class KafkaSubscription implements Subscription {
   /** Runs one message until it is handled or dead-lettered ('done'), or the member stops first ('abandoned'). */
   private async process(topic: string, partition: number, message: KafkaMessage): Promise<Result> {
     const record = fromKafka(message);
-    const id = KafkaNaming.positionId(topic, partition, message.offset);
+    const own = record.headers[WireHeader.ID];
+    const id = own !== undefined && own !== '' ? own : KafkaNaming.positionId(topic, partition, message.offset); // a foreign record's id: its position
     const timestamp = kafkaTimestamp(message);
+    const context = { topic: this.topic, group: this.group, signal: this.abort.signal };
     for (let attempt = 1; ; attempt++) {
       if (this.crashed()) return 'abandoned';
-      const outcome = await this.deps.pipeline(
-        record,
-        { id, attempt, defaultContentType: this.deps.defaultContentType, ...timestamp },
-        { topic: this.topic, group: this.group, signal: this.abort.signal },
-      );
+      const outcome = await this.deps.pipeline(record, { id, attempt, defaultContentType: this.deps.defaultContentType, timestamp }, context);
       if (this.crashed()) return 'abandoned';
       if (outcome.action === 'ack') return 'done';
       if (outcome.action === 'dead-letter') return this.deadLetter(withCreatedAt(record, message), id, outcome.reason, outcome.error, attempt);

@@ -113,18 +113,7 @@ export class KafkaTransport {
       return producer;
     };
     const first = await newProducer(); // fail fast at startup when no broker answers
-    let handedOut = false;
-    return new KafkaPublisher(
-      () => {
-        if (handedOut) return newProducer();
-        handedOut = true;
-        return Promise.resolve(first);
-      },
-      driver.partitioner(),
-      topics,
-      serializer,
-      config.publish,
-    );
+    return new KafkaPublisher(newProducer, driver.partitioner(), topics, serializer, config.publish, first);
   }
 
   private serializerFor(config: SerializerConfig | undefined): MessageSerializer {

@@ -39,15 +39,16 @@ export function toKafka(record: WireRecord): OutgoingKafkaMessage {
 }
 
 /** The record's timestamp as the created-at a record without an `rmq-created-at` header falls back to. */
-export function kafkaTimestamp(message: KafkaMessage): { timestamp?: Date } {
-  if (message.timestamp === undefined) return {};
+/** The record's timestamp (the SDK writes created-at there), or undefined when it has none that makes sense. */
+export function kafkaTimestamp(message: KafkaMessage): Date | undefined {
+  if (message.timestamp === undefined) return undefined;
   const ms = Number(message.timestamp);
-  return Number.isFinite(ms) && ms >= 0 ? { timestamp: new Date(ms) } : {};
+  return Number.isFinite(ms) && ms >= 0 ? new Date(ms) : undefined;
 }
 
 /** The record with its timestamp written into `rmq-created-at`: a dead letter keeps the original created-at. */
 export function withCreatedAt(record: WireRecord, message: KafkaMessage): WireRecord {
-  const { timestamp } = kafkaTimestamp(message);
+  const timestamp = kafkaTimestamp(message);
   if (record.headers[WireHeader.CREATED_AT] !== undefined || timestamp === undefined) return record;
   return { ...record, headers: { ...record.headers, [WireHeader.CREATED_AT]: timestamp.toISOString() } };
 }
@@ -58,10 +59,14 @@ function toBuffer(body: Uint8Array): Buffer {
 
 export function fromKafka(message: KafkaMessage): WireRecord {
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers ?? {})) {
-    if (value === undefined) continue;
-    const last = Array.isArray(value) ? value[value.length - 1] : value; // a repeated header: the last one wins
-    if (last !== undefined) headers[name] = typeof last === 'string' ? last : last.toString('utf8');
+  const given = message.headers;
+  if (given) {
+    for (const name in given) {
+      const value = given[name];
+      if (value === undefined) continue;
+      const last = Array.isArray(value) ? value[value.length - 1] : value; // a repeated header: the last one wins
+      if (last !== undefined) headers[name] = typeof last === 'string' ? last : last.toString('utf8');
+    }
   }
   const body = message.value ?? Buffer.alloc(0);
   const key = message.key === undefined || message.key === null ? undefined : typeof message.key === 'string' ? message.key : message.key.toString('utf8');

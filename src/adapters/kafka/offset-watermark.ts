@@ -31,3 +31,16 @@ export class OffsetWatermark {
     return this.pending.length;
   }
 }
+
+/** Where a partition processed strictly in order stands: the offset after the last one done. */
+export class InOrderProgress {
+  private last: string | undefined;
+
+  complete(offset: string): void {
+    this.last = offset;
+  }
+
+  next(): string | undefined {
+    return this.last === undefined ? undefined : (BigInt(this.last) + 1n).toString();
+  }
+}

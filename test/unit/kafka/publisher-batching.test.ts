@@ -80,6 +80,14 @@ describe('KafkaPublisher batching', () => {
     assert.ok(lanes.every((lane) => lane.maxOpen <= 2), 'a producer has a request per partition of its own at most');
   });
 
+  it('close() disconnects the producer it was given connected, also when nothing was published', async () => {
+    let disconnected = 0;
+    const connected: ProducerDriver = { ...recordingProducer(1).producer, disconnect: () => Promise.resolve(void (disconnected += 1)) };
+    const publisher = new KafkaPublisher(() => Promise.reject(new Error('no other producer expected')), byKey, topics, new MessageSerializer(), { ...config, producers: 2 }, connected);
+    await publisher.close();
+    assert.equal(disconnected, 1);
+  });
+
   it('gathers 1,000 concurrent publishes into few batches of at most maxBatchSize, one request per partition, acks -1', async () => {
     const { producer, requests } = recordingProducer(5);
     const { publisher } = publisherOn(producer);
