@@ -5,6 +5,7 @@ import {
   PublishTimeoutError,
   ReliableMqError,
   Semaphore,
+  asError,
   SharedDeadline,
   createEnvelope,
   requireTopic,
@@ -23,7 +24,11 @@ import type { TopicRegistry } from './topic-registry.js';
 interface Queued {
   readonly topic: string;
   readonly message: OutgoingKafkaMessage;
-  readonly resolve: () => void;
+  /** Bytes the record adds to a request, roughly (see `sizeOf`). */
+  readonly bytes: number;
+  /** What the caller's promise resolves with. */
+  readonly result: unknown;
+  readonly resolve: (value: unknown) => void;
   readonly reject: (error: Error) => void;
 }
 
@@ -66,13 +71,20 @@ export class KafkaPublisher implements Publisher {
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
     if (this.closed) return Promise.reject(new ClosedError('KafkaPublisher'));
-    return this.inFlight.track(this.publishEnvelope(topic, message));
+    let envelope: Envelope<T>;
+    try {
+      requireTopic(topic);
+      envelope = createEnvelope(message, this.serializer.defaultContentType);
+    } catch (error) {
+      return Promise.reject(asError(error));
+    }
+    return this.inFlight.track(this.enqueue(topic, () => this.build(envelope), envelope));
   }
 
   /** Publishes a wire record as it is (dead letters, replays), with the same acknowledgement semantics. */
   publishRecord(topic: string, record: WireRecord): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError('KafkaPublisher'));
-    return this.inFlight.track(this.enqueue(topic, () => Promise.resolve(toKafka(record))));
+    return this.inFlight.track(this.enqueue(topic, () => toKafka(record), undefined));
   }
 
   get isClosed(): boolean {
@@ -88,29 +100,59 @@ export class KafkaPublisher implements Publisher {
     await Promise.all(producers.map(async (producer) => (await producer?.catch(() => undefined))?.disconnect().catch(() => undefined)));
   }
 
-  private async publishEnvelope<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
-    requireTopic(topic);
-    const envelope = createEnvelope(message, this.serializer.defaultContentType);
-    await this.enqueue(topic, async () => envelopeToKafka(envelope, await this.serializer.encode(envelope.type, envelope.contentType, envelope.payload)));
-    return envelope;
+  private build(envelope: Envelope): OutgoingKafkaMessage | Promise<OutgoingKafkaMessage> {
+    const body = this.serializer.encodeNow(envelope.type, envelope.contentType, envelope.payload);
+    return body instanceof Promise ? body.then((bytes) => envelopeToKafka(envelope, bytes)) : envelopeToKafka(envelope, body);
   }
 
-  /** Waits for room first, then builds the message: publishes that wait hold no encoded body. */
-  private async enqueue(topic: string, build: () => Promise<OutgoingKafkaMessage>): Promise<void> {
-    const partitions = await this.topics.partitions(topic);
-    if (!this.room.tryAcquire() && !(await this.room.acquire(this.deadline.signal()))) {
-      throw new PublishTimeoutError(this.config.timeoutMs, { cause: new Error(`not sent: ${String(this.config.maxBuffered)} publishes were buffered or awaiting acknowledgement`) });
-    }
+  /**
+   * Waits for room first, then builds the message (publishes that wait hold no encoded body) and queues it
+   * for the next request; resolves with `result` once its partition is acknowledged. With the partition
+   * count known, room free and the body encoded synchronously, the message is queued in the caller's tick.
+   */
+  private enqueue<R>(topic: string, build: () => OutgoingKafkaMessage | Promise<OutgoingKafkaMessage>, result: R): Promise<R> {
+    const partitions = this.topics.knownPartitions(topic);
+    if (partitions === undefined || !this.room.tryAcquire()) return this.enqueueWhenReady(topic, build, result, false);
+    let message: OutgoingKafkaMessage | Promise<OutgoingKafkaMessage>;
     try {
-      const message = await build();
-      message.partition = this.partitioner(topic, partitions, message.key);
-      await new Promise<void>((resolve, reject) => {
-        this.queue.push({ topic, message, resolve, reject });
-        this.schedule();
-      });
-    } finally {
+      message = build();
+    } catch (error) {
       this.room.release();
+      return Promise.reject(asError(error));
     }
+    if (message instanceof Promise) return this.enqueueWhenReady(topic, () => message, result, true);
+    return this.queueMessage(topic, partitions, message, result);
+  }
+
+  private async enqueueWhenReady<R>(topic: string, build: () => OutgoingKafkaMessage | Promise<OutgoingKafkaMessage>, result: R, holdingRoom: boolean): Promise<R> {
+    let held = holdingRoom;
+    try {
+      const partitions = await this.topics.partitions(topic);
+      if (!held && !this.room.tryAcquire() && !(await this.room.acquire(this.deadline.signal()))) {
+        throw new PublishTimeoutError(this.config.timeoutMs, { cause: new Error(`not sent: ${String(this.config.maxBuffered)} publishes were buffered or awaiting acknowledgement`) });
+      }
+      held = true;
+      const message = await build();
+      held = false; // queueMessage releases the room once the message is settled
+      return await this.queueMessage(topic, partitions, message, result);
+    } finally {
+      if (held) this.room.release();
+    }
+  }
+
+  /** Queues a built message for the next request; the room it holds is released once it is settled. */
+  private queueMessage<R>(topic: string, partitions: number, message: OutgoingKafkaMessage, result: R): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      try {
+        message.partition = this.partitioner(topic, partitions, message.key);
+      } catch (error) {
+        this.room.release();
+        reject(asError(error));
+        return;
+      }
+      this.queue.push({ topic, message, bytes: sizeOf(message), result, resolve: resolve as (value: unknown) => void, reject });
+      this.schedule();
+    });
   }
 
   private schedule(): void {
@@ -146,7 +188,7 @@ export class KafkaPublisher implements Publisher {
     let bytes = 0;
     let count = 0;
     for (const item of this.queue) {
-      const size = sizeOf(item.message);
+      const size = item.bytes;
       if (count > 0 && (bytes + size > this.config.maxBatchBytes || count >= this.config.maxBatchSize)) break;
       bytes += size;
       count += 1;
@@ -193,16 +235,25 @@ export class KafkaPublisher implements Publisher {
       const producer = await this.currentProducer(lane);
       const acks = await Promise.race([producer.sendBatch({ topicMessages: [{ topic, messages: items.map((i) => i.message) }], acks: -1, timeout: this.config.timeoutMs }), timeout]);
       if (acks.some((a) => a.errorCode === 0 && a.topicName === topic && a.partition === partition)) {
-        for (const item of items) item.resolve();
+        this.settle(items);
         return;
       }
       this.dropProducer(lane);
       const error = new ConnectionLostError(`Kafka answered the request but did not acknowledge partition ${String(partition)} of ${topic}: the message may or may not be stored`);
-      for (const item of items) item.reject(error);
+      this.settle(items, error);
     } catch (error) {
       const typed = ReliableMqError.is(error) ? error : toPublishError(error, [topic], this.config.timeoutMs);
       if (typed instanceof PublishTimeoutError || typed instanceof ConnectionLostError) this.dropProducer(lane);
-      for (const item of items) item.reject(typed);
+      this.settle(items, typed);
+    }
+  }
+
+  /** Settles the callers of sent messages and frees the room their messages held. */
+  private settle(items: readonly Queued[], error?: Error): void {
+    for (const item of items) {
+      this.room.release();
+      if (error) item.reject(error);
+      else item.resolve(item.result);
     }
   }
 
@@ -236,6 +287,6 @@ export class KafkaPublisher implements Publisher {
 /** Bytes a record adds to a request, roughly: value, key and headers. */
 function sizeOf(message: OutgoingKafkaMessage): number {
   let size = message.value.length + (message.key?.length ?? 0) + 64;
-  for (const [name, value] of Object.entries(message.headers)) size += name.length + value.length + 8;
+  for (const name in message.headers) size += name.length + (message.headers[name]?.length ?? 0) + 8;
   return size;
 }

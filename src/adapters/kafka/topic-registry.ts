@@ -14,6 +14,12 @@ export class TopicRegistry {
   ) {}
 
   private readonly partitionCounts = new Map<string, Promise<number>>();
+  private readonly knownCounts = new Map<string, number>();
+
+  /** The partition count of `topic` if it is already known, without waiting: publishers use it synchronously. */
+  knownPartitions(topic: string): number | undefined {
+    return this.knownCounts.get(topic);
+  }
 
   /** How many partitions `topic` has (asked of the cluster once, after `ensure`). */
   partitions(topic: string): Promise<number> {
@@ -24,6 +30,7 @@ export class TopicRegistry {
         .then(({ topics }) => topics.find((t) => t.name === topic)?.partitions.length ?? 0)
         .then((n) => {
           if (n < 1) throw new TopologyError(`topic '${topic}'`, 'Kafka reports no partitions for it');
+          this.knownCounts.set(topic, n);
           return n;
         });
       this.partitionCounts.set(topic, count);

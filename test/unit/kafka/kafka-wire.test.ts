@@ -22,7 +22,7 @@ describe('Kafka wire mapping', () => {
   it('reads the envelope back with created-at from the record timestamp, to the millisecond', () => {
     const sent = envelopeToKafka(envelope, body);
     const received = { key: Buffer.from('o-1'), value: body, headers: sent.headers, timestamp: sent.timestamp ?? '', offset: '7' };
-    const read = fromWireRecord(fromKafka(received), { id: 'unused', attempt: 1, defaultContentType: 'application/json', ...kafkaTimestamp(received) });
+    const read = fromWireRecord(fromKafka(received), { id: 'unused', attempt: 1, defaultContentType: 'application/json', timestamp: kafkaTimestamp(received) });
     assert.equal(read.id, envelope.id);
     assert.equal(read.createdAt.getTime(), envelope.createdAt.getTime());
     assert.deepEqual(read.headers, { tenant: 't' });
@@ -39,7 +39,7 @@ describe('Kafka wire mapping', () => {
 
   it('a record of another writer with an rmq-created-at header: the header wins over the timestamp', () => {
     const received = { value: body, headers: { [WireHeader.CREATED_AT]: '2020-01-02T03:04:05.678Z' }, timestamp: '1700000000000', offset: '1' };
-    const read = fromWireRecord(fromKafka(received), { id: 'kafka:t:0:1', attempt: 1, defaultContentType: 'application/json', ...kafkaTimestamp(received) });
+    const read = fromWireRecord(fromKafka(received), { id: 'kafka:t:0:1', attempt: 1, defaultContentType: 'application/json', timestamp: kafkaTimestamp(received) });
     assert.equal(read.createdAt.toISOString(), '2020-01-02T03:04:05.678Z');
   });
 
@@ -48,6 +48,6 @@ describe('Kafka wire mapping', () => {
     const record = withCreatedAt(fromKafka(received), received);
     assert.equal(record.headers[WireHeader.CREATED_AT], new Date(1700000000123).toISOString());
     assert.equal(toKafka(record).timestamp, '1700000000123');
-    assert.deepEqual(kafkaTimestamp({ value: body, offset: '1', timestamp: 'nonsense' }), {});
+    assert.equal(kafkaTimestamp({ value: body, offset: '1', timestamp: 'nonsense' }), undefined);
   });
 });

@@ -23,7 +23,8 @@ function recordingProducer(delayMs: number, fail?: Error, dropPartition?: number
   return { producer, requests };
 }
 
-const topics = { ensure: () => Promise.resolve(), partitions: () => Promise.resolve(3) } as unknown as TopicRegistry;
+/** The partition count already known: publishes take the synchronous path. */
+const topics = { ensure: () => Promise.resolve(), partitions: () => Promise.resolve(3), knownPartitions: () => 3 } as unknown as TopicRegistry;
 const config = { lingerMs: 2, maxBatchSize: 100, maxBatchBytes: 900_000, maxBuffered: 10_000, timeoutMs: 5000, producers: 1 };
 const byKey = (_topic: string, count: number, key: string | null): number => (key === null ? 0 : key.length % count);
 
@@ -45,7 +46,8 @@ function publisherOn(producer: ProducerDriver, overrides: Partial<typeof config>
 describe('KafkaPublisher batching', () => {
   it('spreads partitions over producer lanes: one partition always through one producer, lanes in flight at once', async () => {
     const partitions = 6;
-    const sixPartitions = { ensure: () => Promise.resolve(), partitions: () => Promise.resolve(partitions) } as unknown as TopicRegistry;
+    // The count not yet known: publishes wait for it (the path of a topic's first publishes).
+    const sixPartitions = { ensure: () => Promise.resolve(), partitions: () => Promise.resolve(partitions), knownPartitions: () => undefined } as unknown as TopicRegistry;
     const lanes: Array<{ partitions: Set<number>; open: number; maxOpen: number }> = [];
     let inFlight = 0;
     let maxInFlight = 0;
