@@ -68,7 +68,7 @@ async function rabbitCase(dataSource: DataSource, subscriber: RabbitSubscriber, 
   const raw = await connectRaw(`${scratch.prefix}.loader`);
   try {
     const loader = await raw.createConfirmChannel();
-    await publishWindow(loader, { exchange: '', routingKey: queue }, RAW_BODY, envelopeProperties, messages, 1_000);
+    await publishWindow(loader, { exchange: '', routingKey: queue }, RAW_BODY, () => envelopeProperties(), messages, 1_000);
   } finally {
     await raw.close().catch(() => undefined);
   }

@@ -63,7 +63,7 @@ async function runCase(clients: Clients, type: QueueType, prefetch: number, impl
   await (await subscriber.subscribe(topic, () => Promise.resolve(), { group: GROUP, prefetch: 1 })).close();
   const loader = await raw.createConfirmChannel();
   try {
-    await publishWindow(loader, { exchange: '', routingKey: queue }, RAW_BODY, envelopeProperties, messages, 1_000);
+    await publishWindow(loader, { exchange: '', routingKey: queue }, RAW_BODY, () => envelopeProperties(), messages, 1_000);
   } finally {
     await loader.close().catch(() => undefined);
   }

@@ -82,7 +82,7 @@ async function rawCase(clients: Clients, type: QueueType, id: 'raw-window' | 'ra
   try {
     measured = await measure(() => {
       if (id === 'raw-each') return publishEach(channel, target, RAW_BODY, RAW_PUBLISH, messages);
-      const options = id === 'raw-window' ? () => RAW_PUBLISH : () => ({ ...envelopeProperties(), mandatory: true });
+      const options = id === 'raw-window' ? () => RAW_PUBLISH : () => envelopeProperties(true);
       return publishWindow(channel, target, RAW_BODY, options, messages, WINDOW);
     });
   } finally {

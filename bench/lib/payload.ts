@@ -19,12 +19,15 @@ export const RAW_PUBLISH: Options.Publish = { persistent: true, mandatory: true 
 
 /**
  * The properties the SDK sets on a message without key or headers (preloaded messages read as well-formed
- * envelopes): a UUIDv7 message-id, whose millisecond is the created-at, so no header table.
+ * envelopes): a UUIDv7 message-id, whose millisecond is the created-at, so no header table. Built as one
+ * object literal, as the SDK builds its own: amqplib reads an object made by spreading (`{ ...props,
+ * mandatory }`) 4–5 µs slower per publish (measured), which would handicap the raw baseline.
  */
-export function envelopeProperties(): Options.Publish {
+export function envelopeProperties(mandatory = false): Options.Publish {
   const now = Date.now();
   return {
     persistent: true,
+    mandatory,
     messageId: uuidv7(now),
     type: MESSAGE_TYPE,
     contentType: 'application/json',
