@@ -10,6 +10,7 @@ import {
   type Subscription,
   type WireRecord,
 } from '../../core/index.js';
+import { AckBatcher } from './ack-batcher.js';
 import { deliveryAttempt, fallbackId, fromAmqp } from './amqp-wire.js';
 import type { ConfirmedPublisher } from './confirmed-publisher.js';
 import type { ConnectionParticipant, RabbitConnection } from './connection.js';
@@ -19,6 +20,7 @@ import type { TopologyRegistry } from './topology-registry.js';
 
 interface Delivery {
   readonly channel: Channel;
+  readonly acks: AckBatcher;
   readonly message: ConsumeMessage;
   readonly record: WireRecord;
   readonly attempt: number;
@@ -43,6 +45,7 @@ type State = 'active' | 'closing' | 'closed' | 'crashed';
  */
 export class RabbitSubscription implements Subscription, ConnectionParticipant {
   private channel: Channel | undefined;
+  private acks: AckBatcher | undefined;
   private consumerTag: string | undefined;
   private readonly buffer: Delivery[] = [];
   private readonly running = new Set<Promise<void>>();
@@ -75,9 +78,11 @@ export class RabbitSubscription implements Subscription, ConnectionParticipant {
       this.onChannelClosed(channel);
     });
     await channel.prefetch(this.options.prefetch);
+    const acks = new AckBatcher(channel);
     this.channel = channel;
+    this.acks = acks;
     const { consumerTag } = await channel.consume(this.queue, (message) => {
-      this.onMessage(channel, message);
+      this.onMessage(channel, acks, message);
     });
     this.consumerTag = consumerTag;
   }
@@ -98,20 +103,23 @@ export class RabbitSubscription implements Subscription, ConnectionParticipant {
     this.markClosed();
     this.abort.abort(new Error('consumer crashed'));
     this.buffer.length = 0;
+    this.acks?.close(); // acks not yet sent stay unsent, as a crashed process would leave them
+    this.acks = undefined;
     this.deps.connection.unregister(this);
     const channel = this.channel;
     this.channel = undefined;
     await channel?.close().catch(() => undefined);
   }
 
-  private onMessage(channel: Channel, message: ConsumeMessage | null): void {
+  private onMessage(channel: Channel, acks: AckBatcher, message: ConsumeMessage | null): void {
     if (message === null) {
       // The broker cancelled the consumer (queue deleted, leader moved): start over on a new channel.
       void channel.close().catch(() => undefined);
       return;
     }
+    acks.received(message);
     if (this.state !== 'active' || channel !== this.channel) return; // unacked: the broker redelivers it
-    this.buffer.push({ channel, message, record: fromAmqp(message), attempt: deliveryAttempt(message) });
+    this.buffer.push({ channel, acks, message, record: fromAmqp(message), attempt: deliveryAttempt(message) });
     this.pump();
   }
 
@@ -151,22 +159,22 @@ export class RabbitSubscription implements Subscription, ConnectionParticipant {
 
   private async settle(delivery: Delivery, outcome: DeliveryOutcome): Promise<void> {
     if (!this.holds(delivery)) return; // the channel died: the broker redelivers the message
-    const { channel, message } = delivery;
+    const { acks, message } = delivery;
     if (outcome.action === 'ack') {
-      channel.ack(message);
+      acks.ack(message);
       return;
     }
     if (outcome.action === 'requeue') {
-      channel.nack(message, false, true);
+      acks.nack(message, true);
       return;
     }
     try {
       await this.deadLetter(delivery, outcome.reason, outcome.error);
     } catch {
-      if (this.holds(delivery)) channel.nack(message, false, true); // not dead-lettered: never drop it
+      if (this.holds(delivery)) acks.nack(message, true); // not dead-lettered: never drop it
       return;
     }
-    if (this.holds(delivery)) channel.ack(message);
+    if (this.holds(delivery)) acks.ack(message);
   }
 
   private deadLetter(delivery: Delivery, reason: DeadLetterReason, error: unknown): Promise<void> {
@@ -185,6 +193,8 @@ export class RabbitSubscription implements Subscription, ConnectionParticipant {
 
   private onChannelClosed(channel: Channel): void {
     if (this.channel !== channel) return;
+    this.acks?.close();
+    this.acks = undefined;
     this.channel = undefined;
     this.consumerTag = undefined;
     this.buffer.length = 0; // unacked on a dead channel: the broker redelivers them
@@ -208,10 +218,11 @@ export class RabbitSubscription implements Subscription, ConnectionParticipant {
     this.state = 'closing';
     const channel = this.channel;
     if (channel && this.consumerTag) await channel.cancel(this.consumerTag).catch(() => undefined);
-    for (const delivery of this.buffer.splice(0)) if (this.holds(delivery)) delivery.channel.nack(delivery.message, false, true);
+    for (const delivery of this.buffer.splice(0)) if (this.holds(delivery)) delivery.acks.nack(delivery.message, true);
     if (!(await settlesWithin(Promise.allSettled([...this.running]), this.options.closeTimeoutMs))) {
       this.abort.abort(new Error('close timeout: handler abandoned'));
     }
+    this.acks?.flush(); // the acks of the last handlers, before the channel closes
     this.state = 'closed';
     this.deps.connection.unregister(this);
     this.channel = undefined;
