@@ -1,5 +1,6 @@
-import { MessageValidationError } from './errors.js';
+import { MessageValidationError, asError } from './errors.js';
 import { uuidv7 } from './id.js';
+import { requireTopic } from './lifecycle.js';
 
 export type MessageHeaders = Readonly<Record<string, string>>;
 
@@ -64,6 +65,19 @@ export function createEnvelope<T>(message: OutgoingMessage<T>, defaultContentTyp
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The envelope of a publish to `topic`, or the typed error that refuses it: a publisher rejects with the
+ * error rather than throw, and needs no async frame to turn one into the other.
+ */
+export function envelopeFor<T>(topic: string, message: OutgoingMessage<T>, defaultContentType: string): Envelope<T> | Error {
+  try {
+    requireTopic(topic);
+    return createEnvelope(message, defaultContentType);
+  } catch (error) {
+    return asError(error);
+  }
+}
 
 /** Correlation and causation for a message produced while handling `parent`. */
 export function causedBy(parent: Envelope): { correlationId: string; causationId: string } {

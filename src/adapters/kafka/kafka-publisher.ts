@@ -7,8 +7,7 @@ import {
   Semaphore,
   asError,
   SharedDeadline,
-  createEnvelope,
-  requireTopic,
+  envelopeFor,
   type Envelope,
   type MessageSerializer,
   type OutgoingMessage,
@@ -71,13 +70,8 @@ export class KafkaPublisher implements Publisher {
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
     if (this.closed) return Promise.reject(new ClosedError('KafkaPublisher'));
-    let envelope: Envelope<T>;
-    try {
-      requireTopic(topic);
-      envelope = createEnvelope(message, this.serializer.defaultContentType);
-    } catch (error) {
-      return Promise.reject(asError(error));
-    }
+    const envelope = envelopeFor(topic, message, this.serializer.defaultContentType);
+    if (envelope instanceof Error) return Promise.reject(envelope);
     return this.inFlight.track(this.enqueue(topic, () => this.build(envelope), envelope));
   }
 

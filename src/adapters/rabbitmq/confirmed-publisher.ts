@@ -9,8 +9,7 @@ import {
   SharedDeadline,
   asError,
   UnroutableError,
-  createEnvelope,
-  requireTopic,
+  envelopeFor,
   type Envelope,
   type MessageSerializer,
   type OutgoingMessage,
@@ -64,13 +63,8 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
     if (this.closed) return Promise.reject(new ClosedError('ConfirmedPublisher'));
-    let envelope: Envelope<T>;
-    try {
-      requireTopic(topic);
-      envelope = createEnvelope(message, this.serializer.defaultContentType);
-    } catch (error) {
-      return Promise.reject(asError(error));
-    }
+    const envelope = envelopeFor(topic, message, this.serializer.defaultContentType);
+    if (envelope instanceof Error) return Promise.reject(envelope);
     return this.inFlight.track(this.send(() => this.build(topic, envelope), envelope));
   }
 
