@@ -50,9 +50,10 @@ export class KafkaPublisher implements Publisher {
   private readonly lanes: Array<Promise<ProducerDriver> | undefined>;
 
   /**
-   * `newProducer` makes a connected idempotent producer (`connected`, if given, is one already made): after an uncertain failure (timeout, lost broker,
-   * missing partition ack, broken sequence) the publisher drops its producer and takes a new one, whose
-   * fresh producer id keeps the old one's retries from colliding with what is sent next.
+   * `newProducer` makes a connected idempotent producer (`connected`, if given, is one already made). After
+   * an uncertain failure (timeout, lost broker, missing partition ack, broken sequence) the publisher drops
+   * that lane's producer and takes a new one, whose fresh producer id keeps the old one's retries from
+   * colliding with what is sent next.
    */
   constructor(
     private readonly newProducer: () => Promise<ProducerDriver>,
