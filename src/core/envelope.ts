@@ -1,4 +1,4 @@
-import { MessageValidationError, asError } from './errors.js';
+import { MessageValidationError, attempt } from './errors.js';
 import { uuidv7 } from './id.js';
 import { requireTopic } from './lifecycle.js';
 
@@ -71,12 +71,10 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * error rather than throw, and needs no async frame to turn one into the other.
  */
 export function envelopeFor<T>(topic: string, message: OutgoingMessage<T>, defaultContentType: string): Envelope<T> | Error {
-  try {
+  return attempt(() => {
     requireTopic(topic);
     return createEnvelope(message, defaultContentType);
-  } catch (error) {
-    return asError(error);
-  }
+  });
 }
 
 /** Correlation and causation for a message produced while handling `parent`. */

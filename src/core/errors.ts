@@ -154,6 +154,15 @@ export class FatalError extends ReliableMqError {
 }
 
 /** Describes any thrown value in one line, for logs and dead-letter headers. */
+/** What `work` returns, or what it threw as an Error: for code paths that reject rather than throw. */
+export function attempt<T>(work: () => T): T | Error {
+  try {
+    return work();
+  } catch (error) {
+    return asError(error);
+  }
+}
+
 /** `value` if it is an Error, else an Error saying what was thrown. */
 export function asError(value: unknown): Error {
   return value instanceof Error ? value : new Error(`non-error thrown: ${String(value)}`);

@@ -10,11 +10,11 @@ export class Semaphore {
   private head = 0; // index of the oldest waiter: shifting a long array would cost O(n) per release
   private queued = 0;
   /**
-   * Waiters by the signal that may abort them, with one 'abort' listener per signal: adding and removing
-   * an EventTarget listener walks all the others, so a listener per waiter costs O(n²) when thousands of
-   * waiters share a deadline signal.
+   * Waiters by the signal that may abort them, with one 'abort' listener per signal, removed once none of
+   * its waiters is left: adding and removing an EventTarget listener walks all the others, so a listener per
+   * waiter costs O(n²) when thousands of waiters share a deadline signal.
    */
-  private readonly bySignal = new Map<AbortSignal, Set<Waiter>>();
+  private readonly bySignal = new Map<AbortSignal, { readonly waiters: Set<Waiter>; readonly onAbort: () => void }>();
 
   constructor(readonly capacity: number) {
     this.available = capacity;
@@ -64,30 +64,33 @@ export class Semaphore {
   private watch(signal: AbortSignal, waiter: Waiter): void {
     let group = this.bySignal.get(signal);
     if (!group) {
-      group = new Set();
+      const onAbort = (): void => {
+        this.expire(signal);
+      };
+      group = { waiters: new Set(), onAbort };
       this.bySignal.set(signal, group);
-      signal.addEventListener(
-        'abort',
-        () => {
-          this.expire(signal);
-        },
-        { once: true },
-      );
+      signal.addEventListener('abort', onAbort, { once: true });
     }
-    group.add(waiter);
+    group.waiters.add(waiter);
   }
 
   /** False when the waiter's signal already aborted it (it is no longer waiting). */
   private unwatch(waiter: Waiter): boolean {
     if (!waiter.signal) return true;
-    return this.bySignal.get(waiter.signal)?.delete(waiter) ?? false;
+    const group = this.bySignal.get(waiter.signal);
+    if (!group?.waiters.delete(waiter)) return false;
+    if (group.waiters.size === 0) {
+      this.bySignal.delete(waiter.signal);
+      waiter.signal.removeEventListener('abort', group.onAbort);
+    }
+    return true;
   }
 
   private expire(signal: AbortSignal): void {
     const group = this.bySignal.get(signal);
     this.bySignal.delete(signal);
     if (!group) return;
-    for (const waiter of group) {
+    for (const waiter of group.waiters) {
       this.queued -= 1;
       waiter.resolve(false);
     }

@@ -6,6 +6,7 @@ import {
   ReliableMqError,
   Semaphore,
   asError,
+  attempt,
   SharedDeadline,
   envelopeFor,
   type Envelope,
@@ -108,12 +109,10 @@ export class KafkaPublisher implements Publisher {
   private enqueue<R>(topic: string, build: () => OutgoingKafkaMessage | Promise<OutgoingKafkaMessage>, result: R): Promise<R> {
     const partitions = this.topics.knownPartitions(topic);
     if (partitions === undefined || !this.room.tryAcquire()) return this.enqueueWhenReady(topic, build, result, false);
-    let message: OutgoingKafkaMessage | Promise<OutgoingKafkaMessage>;
-    try {
-      message = build();
-    } catch (error) {
+    const message = attempt(build);
+    if (message instanceof Error) {
       this.room.release();
-      return Promise.reject(asError(error));
+      return Promise.reject(message);
     }
     if (message instanceof Promise) return this.enqueueWhenReady(topic, () => message, result, true);
     return this.queueMessage(topic, partitions, message, result);

@@ -239,8 +239,9 @@ export class KafkaSubscription implements Subscription {
     const alone: KafkaMessage[] = [];
     for (const message of chunk) {
       try {
-        const fallback = { id: KafkaNaming.positionId(topic, partition, message.offset), attempt: 1, defaultContentType: this.deps.defaultContentType, timestamp: kafkaTimestamp(message) };
-        decoded.push({ message, envelope: await decodeRecord(mode.serializer, fromKafka(message), fallback) });
+        const record = fromKafka(message);
+        const fallback = { id: recordId(record, topic, partition, message.offset), attempt: 1, defaultContentType: this.deps.defaultContentType, timestamp: kafkaTimestamp(message) };
+        decoded.push({ message, envelope: await decodeRecord(mode.serializer, record, fallback) });
       } catch {
         alone.push(message);
       }
@@ -280,8 +281,7 @@ export class KafkaSubscription implements Subscription {
   /** Runs one message until it is handled or dead-lettered ('done'), or the member stops first ('abandoned'). */
   private async process(topic: string, partition: number, message: KafkaMessage): Promise<Result> {
     const record = fromKafka(message);
-    const own = record.headers[WireHeader.ID];
-    const id = own !== undefined && own !== '' ? own : KafkaNaming.positionId(topic, partition, message.offset); // a foreign record's id: its position
+    const id = recordId(record, topic, partition, message.offset);
     const timestamp = kafkaTimestamp(message);
     const context = { topic: this.topic, group: this.group, signal: this.abort.signal };
     for (let attempt = 1; ; attempt++) {
@@ -366,4 +366,10 @@ function abortController(): AbortController {
   const controller = new AbortController();
   setMaxListeners(0, controller.signal);
   return controller;
+}
+
+/** The record's own id, or for a record from a producer without the SDK one derived from its position (built only then). */
+function recordId(record: WireRecord, topic: string, partition: number, offset: string): string {
+  const own = record.headers[WireHeader.ID];
+  return own !== undefined && own !== '' ? own : KafkaNaming.positionId(topic, partition, offset);
 }

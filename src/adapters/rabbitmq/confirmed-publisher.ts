@@ -7,7 +7,7 @@ import {
   PublishTimeoutError,
   Semaphore,
   SharedDeadline,
-  asError,
+  attempt,
   UnroutableError,
   envelopeFor,
   type Envelope,
@@ -125,12 +125,10 @@ export class ConfirmedPublisher implements Publisher, ConnectionParticipant {
   private send<R>(build: () => AmqpMessage | Promise<AmqpMessage>, result: R): Promise<R> {
     const channel = this.channel;
     if (!channel || this.drain || !this.window.tryAcquire()) return this.sendWhenReady(build, result, false);
-    let message: AmqpMessage | Promise<AmqpMessage>;
-    try {
-      message = build();
-    } catch (error) {
+    const message = attempt(build);
+    if (message instanceof Error) {
       this.window.release();
-      return Promise.reject(asError(error));
+      return Promise.reject(message);
     }
     if (message instanceof Promise || !this.declared.has(message.exchange)) return this.sendWhenReady(() => message, result, true);
     return this.confirm(channel, message, result);
