@@ -29,10 +29,14 @@ const N = intEnv('BENCH_N', 10_000);
 const WARMUP = intEnv('BENCH_WARMUP', 1_000);
 const PARTITIONS = intEnv('BENCH_PARTITIONS', 6);
 const KEYS = intEnv('BENCH_KEYS', 100);
+const MAX_BATCH = intEnv('BENCH_MAX_BATCH', 500);
 const DB_CONNECTIONS = intEnv('BENCH_DB_CONNECTIONS', 8);
 /** Concurrent handlers of the RabbitMQ cases: as many as the database loops, so (b) and (d) run the same number of transactions at once. */
 const RMQ_CONCURRENCY = intEnv('BENCH_RMQ_CONCURRENCY', DB_CONNECTIONS);
 const CASE_TIMEOUT_MS = intEnv('BENCH_CASE_TIMEOUT_MS', 60_000);
+/** Which cases run: a comma-separated subset of a,b,b0,c1,c0,c2,c3,c4,d1,d2,d3 (default all). */
+const CASES = new Set((process.env.BENCH_CASES ?? 'a,b,b0,c1,c0,c2,c3,c4,d1,d2,d3').split(',').map((c) => c.trim()));
+const wanted = (name: string): boolean => CASES.has(name);
 const BATCH_TARGET = 0.8;
 const PER_MESSAGE_TARGET = 2 / 3;
 const GROUP = 'bench';
@@ -60,7 +64,7 @@ async function rowCount(dataSource: DataSource, sql: string, params: unknown[] =
 // -------------------------------------------------------------------------------------------------------------
 // RabbitMQ
 
-async function rabbitCase(dataSource: DataSource, subscriber: RabbitSubscriber, scratch: Scratch, mode: 'empty' | 'inbox', messages: number, tag: string): Promise<Result> {
+async function rabbitCase(dataSource: DataSource, subscriber: RabbitSubscriber, scratch: Scratch, mode: 'empty' | 'inbox' | 'inbox-marks', messages: number, tag: string): Promise<Result> {
   const topic = scratch.name(`${mode}.${tag}`);
   const queue = `${topic}.${GROUP}`;
   scratch.track({ exchanges: [topic, `${queue}.dlq`], queues: [queue, `${queue}.dlq`] });
@@ -84,7 +88,9 @@ async function rabbitCase(dataSource: DataSource, subscriber: RabbitSubscriber, 
       ? inbox.wrap(async (message, context) => {
           await context.manager.query(INSERT, [message.id, RAW_BODY]);
         })
-      : () => Promise.resolve();
+      : mode === 'inbox-marks'
+        ? inbox.wrap(() => undefined)
+        : () => Promise.resolve();
   const subscription = await subscriber.subscribe(
     topic,
     async (message, context) => {
@@ -102,7 +108,12 @@ async function rabbitCase(dataSource: DataSource, subscriber: RabbitSubscriber, 
   const left = await scratch.messageCount(queue);
   await scratch.remove({ queues: [queue, `${queue}.dlq`], exchanges: [topic, `${queue}.dlq`] });
   return {
-    label: mode === 'empty' ? `(a) RabbitMQ: SDK subscribe, empty handler (prefetch ${String(Math.max(100, RMQ_CONCURRENCY))}, concurrency ${String(RMQ_CONCURRENCY)})` : '(b) RabbitMQ: inbox.wrap, 1 transaction per message (mark + 1 row)',
+    label:
+      mode === 'empty'
+        ? `(a) RabbitMQ: SDK subscribe, empty handler (prefetch ${String(Math.max(100, RMQ_CONCURRENCY))}, concurrency ${String(RMQ_CONCURRENCY)})`
+        : mode === 'inbox'
+          ? '(b) RabbitMQ: inbox.wrap, 1 transaction per message (mark + 1 row)'
+          : '(b0) RabbitMQ: inbox.wrap, 1 transaction per message, the mark only (handler writes nothing)',
     messages,
     ms: counter.ms,
     rows: (await rowCount(dataSource, 'SELECT count(*) AS n FROM bench_row')) - before,
@@ -129,7 +140,7 @@ async function preloadKafka(scratch: KafkaScratch, topic: string, messages: numb
   if (stored !== messages) throw new Error(`${topic}: preloaded ${String(stored)} of ${String(messages)}`);
 }
 
-async function kafkaCase(dataSource: DataSource, subscriber: KafkaSubscriber, scratch: KafkaScratch, topic: string, mode: 'empty' | 'batch' | 'batch-multirow' | 'sketch', messages: number, tag: string): Promise<Result> {
+async function kafkaCase(dataSource: DataSource, subscriber: KafkaSubscriber, scratch: KafkaScratch, topic: string, mode: 'empty' | 'batch' | 'batch-multirow' | 'batch-marks' | 'sketch', messages: number, tag: string): Promise<Result> {
   const group = `${mode}.${tag}`;
   const consumer = `kafka.${tag}`;
   const counter = new HandledCounter(messages);
@@ -144,7 +155,7 @@ async function kafkaCase(dataSource: DataSource, subscriber: KafkaSubscriber, sc
             await markInOneStatement(dataSource, consumer, batch);
             counter.hit(batch.length);
           },
-          { group, concurrency: PARTITIONS, maxBatchSize: 500 },
+          { group, concurrency: PARTITIONS, maxBatchSize: MAX_BATCH },
         )
       : mode === 'empty'
       ? await subscriber.subscribe(
@@ -158,6 +169,7 @@ async function kafkaCase(dataSource: DataSource, subscriber: KafkaSubscriber, sc
         )
       : await (async () => {
           const handler = inbox.wrapBatch(async (batch, context) => {
+            if (mode === 'batch-marks') return;
             if (mode === 'batch') {
               for (const message of batch) await context.manager.query(INSERT, [message.id, RAW_BODY]);
               return;
@@ -173,7 +185,7 @@ async function kafkaCase(dataSource: DataSource, subscriber: KafkaSubscriber, sc
               await handler(batch, context);
               counter.hit(batch.length);
             },
-            { group, concurrency: PARTITIONS, maxBatchSize: 500 },
+            { group, concurrency: PARTITIONS, maxBatchSize: MAX_BATCH },
           );
         })();
   const unregister = scratch.closeOnCleanUp(() => subscription.close());
@@ -196,6 +208,8 @@ async function kafkaCase(dataSource: DataSource, subscriber: KafkaSubscriber, sc
           ? `(c2) Kafka: subscribeBatch + inbox.wrapBatch, 1 transaction per group ≤ 500, handler INSERTs 1 row per message`
           : mode === 'batch-multirow'
             ? `(c3) as (c2), the handler's rows in one multi-row INSERT per group`
+            : mode === 'batch-marks'
+            ? `(c0) as (c2), the marks only (handler writes nothing)`
             : `(c4) sketch, not the SDK: as (c3) with the marks also in one multi-row INSERT … RETURNING`,
     messages,
     ms: counter.ms,
@@ -271,6 +285,14 @@ async function inboxShapedRate(dataSource: DataSource, messages: number, tag: st
 
 // -------------------------------------------------------------------------------------------------------------
 
+/** Every message marked once and (unless the handler writes nothing) one row each; nothing left behind. */
+function handledOnce(r: Result): boolean {
+  const marksOnly = r.label.startsWith('(b0)') || r.label.startsWith('(c0)');
+  const withInbox = marksOnly || r.label.includes('inbox') || r.label.startsWith('(c3)') || r.label.startsWith('(c4)');
+  if (withInbox && (r.marks !== r.messages || r.rows !== (marksOnly ? 0 : r.messages))) return false;
+  return !r.left.startsWith('1') && !/committed (\d+)\/(?!\1)/.test(r.left);
+}
+
 function report(results: readonly Result[]): void {
   printTable(
     [
@@ -299,6 +321,9 @@ function report(results: readonly Result[]): void {
     console.log(`  Kafka batch inbox (c2) / empty consume (c1): ${ratio(value)}; target ≥ ${ratio(BATCH_TARGET)}: ${value >= BATCH_TARGET ? 'met' : 'NOT met'}`);
   }
   if (c1 && c3) console.log(`  Kafka batch inbox, multi-row handler (c3) / empty consume (c1): ${ratio(rate(c3) / rate(c1))}`);
+  const [b0, c0] = ['(b0)', '(c0)'].map(find);
+  if (b0 && d1) console.log(`  per-message inbox, the mark only (b0) / database single-row transactions (d1): ${ratio(rate(b0) / rate(d1))}`);
+  if (c1 && c0) console.log(`  Kafka batch inbox, the marks only (c0) / empty consume (c1): ${ratio(rate(c0) / rate(c1))}`);
   const c4 = find('(c4)');
   if (c1 && c4) console.log(`  sketch with one-statement marks (c4) / empty consume (c1): ${ratio(rate(c4) / rate(c1))}`);
 }
@@ -330,23 +355,25 @@ await runBench('inbox', 10 * 60_000, async (scratch) => {
     await typeormDbRate(dataSource, WARMUP, 'warmup');
 
     const results: Result[] = [];
-    results.push(await rabbitCase(dataSource, subscriber, scratch, 'empty', N, 'run'));
-    results.push(await rabbitCase(dataSource, subscriber, scratch, 'inbox', N, 'run'));
+    if (wanted('a')) results.push(await rabbitCase(dataSource, subscriber, scratch, 'empty', N, 'run'));
+    if (wanted('b')) results.push(await rabbitCase(dataSource, subscriber, scratch, 'inbox', N, 'run'));
+    if (wanted('b0')) results.push(await rabbitCase(dataSource, subscriber, scratch, 'inbox-marks', N, 'run0'));
     console.log('  RabbitMQ: done');
     const topic = kafkaScratch.name('main');
     await preloadKafka(kafkaScratch, topic, N);
-    results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'empty', N, 'run'));
-    results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch', N, 'run'));
-    results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch-multirow', N, 'run2'));
-    results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'sketch', N, 'run3'));
+    if (wanted('c1')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'empty', N, 'run'));
+    if (wanted('c0')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch-marks', N, 'run0'));
+    if (wanted('c2')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch', N, 'run'));
+    if (wanted('c3')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch-multirow', N, 'run2'));
+    if (wanted('c4')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'sketch', N, 'run3'));
     console.log('  Kafka: done');
-    results.push(await rawDbRate(schema, N, 'run'));
-    results.push(await typeormDbRate(dataSource, N, 'run'));
-    results.push(await inboxShapedRate(dataSource, N, 'run'));
+    if (wanted('d1')) results.push(await rawDbRate(schema, N, 'run'));
+    if (wanted('d2')) results.push(await typeormDbRate(dataSource, N, 'run'));
+    if (wanted('d3')) results.push(await inboxShapedRate(dataSource, N, 'run'));
     console.log('  database: done');
     console.log('');
     report(results);
-    const wrong = results.filter((r) => ((r.label.includes('inbox') || r.label.startsWith('(c3)') || r.label.startsWith('(c4)')) && (r.rows !== r.messages || r.marks !== r.messages)) || r.left.startsWith('1') || /committed (\d+)\/(?!\1)/.test(r.left));
+    const wrong = results.filter((r) => !handledOnce(r));
     if (wrong.length > 0) throw new Error(`${String(wrong.length)} case(s) did not handle every message exactly once`);
   } finally {
     await rabbit?.close();

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { ConfigError, SchemaMissingError, validateConfig, type BatchHandler, type ConfigSpec, type Envelope, type Handler, type HandlerContext } from '../core/index.js';
+import { beginWithMark, sqlLiteral, type Marked } from './postgres-begin.js';
 import { INBOX_TABLE } from './schema.js';
 
 export interface InboxConfig {
@@ -40,22 +41,25 @@ export class InboxDeduplicator {
   private readonly config: InboxConfig;
   private readonly insert: string;
   private serial: Promise<void> = Promise.resolve();
+  /** PostgreSQL: the consumer as an SQL literal, for the marks that begin a transaction (see `beginWithMark`). */
+  private readonly postgresConsumer: string | undefined;
 
   constructor(config: InboxConfig) {
     this.config = validateConfig('InboxDeduplicator', config, spec);
     this.insert = insertStatement(this.config.dataSource.options.type);
+    this.postgresConsumer = this.config.dataSource.options.type === 'postgres' ? sqlLiteral(this.config.consumer) : undefined;
   }
 
   /** Wraps an inbox handler into a transport handler. */
   wrap<T = unknown>(handler: InboxHandler<T>): Handler<T> {
     return async (message, context) => {
-      await this.transaction(async (manager) => {
-        if (!(await this.record(manager, message.id))) {
-          this.events.emit('duplicate', message);
-          return;
-        }
-        await handler(message, { ...context, manager });
-      });
+      const run = async (manager: EntityManager, fresh: boolean): Promise<void> => {
+        if (fresh) await handler(message, { ...context, manager });
+        else this.events.emit('duplicate', message);
+      };
+      const marks = this.postgresMarks([message.id]);
+      if (marks !== undefined) return this.beginningWith(`${marks} ON CONFLICT DO NOTHING`, (manager, marked) => run(manager, marked.rowCount === 1));
+      await this.transaction(async (manager) => run(manager, await this.record(manager, message.id)));
     };
   }
 
@@ -66,16 +70,55 @@ export class InboxDeduplicator {
    */
   wrapBatch<T = unknown>(handler: InboxBatchHandler<T>): BatchHandler<T> {
     return async (messages, context) => {
-      await this.transaction(async (manager) => {
-        const recorded = await this.recordAll(manager, messages.map((m) => m.id));
+      const run = async (manager: EntityManager, recorded: Set<string>): Promise<void> => {
         const fresh: Array<Envelope<T>> = [];
         for (const message of messages) {
           if (recorded.delete(message.id)) fresh.push(message);
           else this.events.emit('duplicate', message);
         }
         if (fresh.length > 0) await handler(fresh, { ...context, manager });
-      });
+      };
+      const marks = this.postgresMarks([...new Set(messages.map((m) => m.id))]);
+      if (marks !== undefined) {
+        return this.beginningWith(`${marks} ON CONFLICT DO NOTHING RETURNING message_id`, (manager, marked) => run(manager, new Set(marked.rows.map((r) => r['message_id'] as string))));
+      }
+      await this.transaction(async (manager) => run(manager, await this.recordAll(manager, messages.map((m) => m.id))));
     };
+  }
+
+  /** PostgreSQL: the marks' INSERT with its values as literals (up to ON CONFLICT), or undefined elsewhere or for an id with a NUL. */
+  private postgresMarks(ids: readonly string[]): string | undefined {
+    if (this.postgresConsumer === undefined || ids.length === 0) return undefined;
+    const rows: string[] = [];
+    for (const id of ids) {
+      const literal = sqlLiteral(id);
+      if (literal === undefined) return undefined;
+      rows.push(`(${this.postgresConsumer}, ${literal})`);
+    }
+    return `INSERT INTO ${INBOX_TABLE} (consumer, message_id) VALUES ${rows.join(', ')}`;
+  }
+
+  /**
+   * PostgreSQL: a transaction that begins with the marks in one round trip (see `beginWithMark`), then runs
+   * `work` on the same runner and commits — or rolls back when anything throws.
+   */
+  private async beginningWith(markSql: string, work: (manager: EntityManager, marked: Marked) => Promise<void>): Promise<void> {
+    const runner = this.config.dataSource.createQueryRunner();
+    try {
+      let marked: Marked;
+      try {
+        marked = await beginWithMark(runner, markSql, this.config.dataSource.options.isolationLevel);
+      } catch (error) {
+        throw this.schemaError(error);
+      }
+      await work(runner.manager, marked);
+      await runner.commitTransaction();
+    } catch (error) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      throw error;
+    } finally {
+      await runner.release();
+    }
   }
 
   /**

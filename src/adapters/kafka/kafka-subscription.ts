@@ -208,12 +208,13 @@ export class KafkaSubscription implements Subscription {
   /** Batch mode: groups of up to `maxBatchSize` consecutive messages, each group committed once it is done. */
   private async onBatchGrouped(payload: BatchPayload, mode: BatchMode): Promise<void> {
     const { topic, partition, messages } = payload.batch;
-    const watermark = new OffsetWatermark();
+    const progress = new InOrderProgress(); // groups complete in order: the last offset of the last group is the watermark
+    // A group's commit runs while the next group is handled: the offset of a done group needs no wait for the broker.
+    let committing = Promise.resolve();
     for (let start = 0; start < messages.length; start += mode.maxBatchSize) {
       if (!this.taking || !payload.isRunning() || payload.isStale()) break;
       const chunk = messages.slice(start, start + mode.maxBatchSize);
-      for (const message of chunk) watermark.add(message.offset);
-      if (!(await this.slots.acquire(this.abort.signal))) return;
+      if (!this.slots.tryAcquire() && !(await this.slots.acquire(this.abort.signal))) break;
       let done: boolean;
       try {
         done = await this.processGroup(topic, partition, chunk, mode);
@@ -221,11 +222,12 @@ export class KafkaSubscription implements Subscription {
         this.slots.release();
       }
       if (this.crashed() || !done) break;
-      for (const message of chunk) watermark.complete(message.offset);
-      await this.commit(payload, watermark);
+      progress.complete((chunk[chunk.length - 1] as KafkaMessage).offset);
+      committing = committing.then(() => this.commit(payload, progress));
     }
+    await committing;
     if (this.crashed()) return;
-    await this.commit(payload, watermark);
+    await this.commit(payload, progress);
     if (this.rebalance !== undefined && this.state === 'active') throw this.rebalance;
   }
 
@@ -241,7 +243,8 @@ export class KafkaSubscription implements Subscription {
       try {
         const record = fromKafka(message);
         const fallback = { id: recordId(record, topic, partition, message.offset), attempt: 1, defaultContentType: this.deps.defaultContentType, timestamp: kafkaTimestamp(message) };
-        decoded.push({ message, envelope: await decodeRecord(mode.serializer, record, fallback) });
+        const envelope = decodeRecord(mode.serializer, record, fallback);
+        decoded.push({ message, envelope: envelope instanceof Promise ? await envelope : envelope });
       } catch {
         alone.push(message);
       }

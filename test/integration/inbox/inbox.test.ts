@@ -101,6 +101,48 @@ for (const db of databases) {
       assert.equal((await relay.stats()).pending, 1, 'exactly one outgoing message');
     });
 
+    it('ids from foreign producers (quotes, backslashes, a consumer name with a quote) are marked as they are, per message and in batch', async () => {
+      const inbox = new InboxDeduplicator({ dataSource, consumer: "it's \\ billing" });
+      const ids = ["o'brien", 'back\\slash', "both\\'; DROP TABLE effects; --", 'plain'];
+      const handler = inbox.wrap(async (m: Envelope, { manager }) => {
+        await manager.query(insertEffect(), [m.id, 1]);
+      });
+      const batch = inbox.wrapBatch(async (ms: ReadonlyArray<Envelope>, { manager }) => {
+        for (const m of ms) await manager.query(insertEffect(), [m.id, 2]);
+      });
+      const envelope = (id: string): Envelope => ({ ...createEnvelope({ type: 'paid', payload: {} }, 'application/json'), id, attempt: 1 });
+      for (const id of ids) await handler(envelope(id), context);
+      for (const id of ids) await handler(envelope(id), context);
+      await batch([...ids, 'batch-only', "batch'only"].map(envelope), context);
+      const counts = await effects();
+      assert.deepEqual([...counts.entries()].sort(), [...ids, 'batch-only', "batch'only"].map((id) => [id, 1]).sort());
+      const marks = await dataSource.query<Array<{ consumer: string; message_id: string }>>('SELECT consumer, message_id FROM rmq_inbox');
+      assert.deepEqual(new Set(marks.map((m) => m.consumer)), new Set(["it's \\ billing"]));
+      assert.deepEqual(marks.map((m) => m.message_id).sort(), [...ids, 'batch-only', "batch'only"].sort());
+    });
+
+    it('a handler may open a nested transaction (a savepoint) on the inbox manager', async () => {
+      const inbox = new InboxDeduplicator({ dataSource, consumer: 'billing' });
+      const handler = inbox.wrap(async (m: Envelope, { manager }) => {
+        await manager.query(insertEffect(), [m.id, 1]);
+        await assert.rejects(
+          manager.transaction(async (inner) => {
+            await inner.query(insertEffect(), [m.id, 99]);
+            throw new Error('inner work fails');
+          }),
+          /inner work fails/,
+        );
+        await manager.transaction(async (inner) => {
+          await inner.query(insertEffect(), [m.id, 2]);
+        });
+      });
+      const message = { ...createEnvelope({ type: 'paid', payload: {} }, 'application/json'), attempt: 1 };
+      await handler(message, context);
+      await handler({ ...message, attempt: 2 }, context);
+      const amounts = await dataSource.query<Array<{ amount: number | string }>>('SELECT amount FROM effects ORDER BY amount');
+      assert.deepEqual(amounts.map((r) => Number(r.amount)), [1, 2], 'the failed savepoint rolled back alone; the redelivery did nothing');
+    });
+
     it('removes marks past the retention window', async () => {
       const inbox = new InboxDeduplicator({ dataSource, consumer: 'billing' });
       const handler = inbox.wrap(() => undefined);
