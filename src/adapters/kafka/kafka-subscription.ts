@@ -20,7 +20,7 @@ import type { ResolvedKafkaConfig } from './config.js';
 import type { BatchPayload, ConsumerDriver } from './driver.js';
 import { isRebalancing } from './kafka-errors.js';
 import type { KafkaPublisher } from './kafka-publisher.js';
-import { fromKafka, kafkaTimestamp, withCreatedAt, type KafkaMessage } from './kafka-wire.js';
+import { createdAtOf, fromKafka, withCreatedAt, type KafkaMessage } from './kafka-wire.js';
 import { KafkaNaming } from './naming.js';
 import { InOrderProgress, OffsetWatermark } from './offset-watermark.js';
 import type { ResolvedKafkaSubscribeOptions } from './subscribe-options.js';
@@ -242,7 +242,7 @@ export class KafkaSubscription implements Subscription {
     for (const message of chunk) {
       try {
         const record = fromKafka(message);
-        const fallback = { id: recordId(record, topic, partition, message.offset), attempt: 1, defaultContentType: this.deps.defaultContentType, timestamp: kafkaTimestamp(message) };
+        const fallback = { id: recordId(record, topic, partition, message.offset), attempt: 1, defaultContentType: this.deps.defaultContentType, timestamp: createdAtOf(record, message) };
         const envelope = decodeRecord(mode.serializer, record, fallback);
         decoded.push({ message, envelope: envelope instanceof Promise ? await envelope : envelope });
       } catch {
@@ -285,7 +285,7 @@ export class KafkaSubscription implements Subscription {
   private async process(topic: string, partition: number, message: KafkaMessage): Promise<Result> {
     const record = fromKafka(message);
     const id = recordId(record, topic, partition, message.offset);
-    const timestamp = kafkaTimestamp(message);
+    const timestamp = createdAtOf(record, message);
     const context = { topic: this.topic, group: this.group, signal: this.abort.signal };
     for (let attempt = 1; ; attempt++) {
       if (this.crashed()) return 'abandoned';

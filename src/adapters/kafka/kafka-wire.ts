@@ -1,4 +1,4 @@
-import { WireHeader, envelopeHeaders, type Envelope, type WireRecord } from '../../core/index.js';
+import { WireHeader, envelopeHeaders, uuidv7TimestampOf, type Envelope, type WireRecord } from '../../core/index.js';
 
 /** A record as Kafka clients hand it over: header values are bytes (or strings), the key may be absent. */
 export interface KafkaMessage {
@@ -15,42 +15,58 @@ export interface OutgoingKafkaMessage {
   partition?: number;
   value: Buffer;
   headers: Record<string, string>;
-  /** Milliseconds since the epoch: the envelope's created-at travels as the record's timestamp. */
+  /** Milliseconds since the epoch, set for relayed records (their created-at); unset, kafkajs stamps the send time. */
   timestamp?: string;
 }
 
 /**
- * Envelope → record: the envelope's fields as `rmq-*` headers (see core `wire.ts`) except created-at, which is
- * the record's own timestamp (one header less to encode and decode); the key is the record key.
+ * Envelope → record: the envelope's fields as `rmq-*` headers (see core `wire.ts`) except created-at, which an
+ * SDK id (a UUIDv7) already holds to the millisecond; the key is the record key. Such a record carries no
+ * timestamp of its own either: kafkajs then stamps it when it encodes the request, instead of sorting the
+ * timestamps of every batch. An id that does not hold created-at brings an `rmq-created-at` header.
  */
 export function envelopeToKafka(envelope: Envelope, body: Uint8Array): OutgoingKafkaMessage {
-  return { key: envelope.key ?? null, value: toBuffer(body), headers: envelopeHeaders(envelope), timestamp: String(envelope.createdAt.getTime()) };
+  const headers = envelopeHeaders(envelope);
+  const ms = envelope.createdAt.getTime();
+  if (uuidv7TimestampOf(envelope.id) !== ms) headers[WireHeader.CREATED_AT] = envelope.createdAt.toISOString();
+  return { key: envelope.key ?? null, value: toBuffer(body), headers };
 }
 
-/** A wire record (outbox rows, dead letters) → record; an `rmq-created-at` header becomes the record's timestamp. */
+/**
+ * A wire record (outbox rows, dead letters) → record. Its `rmq-created-at` becomes the record's timestamp (a
+ * relayed message may be old); the header stays unless the id holds that millisecond.
+ */
 export function toKafka(record: WireRecord): OutgoingKafkaMessage {
   const { [WireHeader.CREATED_AT]: createdAt, ...rest } = record.headers;
   const headers: Record<string, string> = rest;
   const ms = createdAt === undefined ? Number.NaN : Date.parse(createdAt);
   const message: OutgoingKafkaMessage = { key: record.key ?? null, value: toBuffer(record.body), headers };
   if (!Number.isNaN(ms)) message.timestamp = String(ms);
-  else if (createdAt !== undefined) headers[WireHeader.CREATED_AT] = createdAt; // not a date: passed on as it came
+  if (createdAt !== undefined && (Number.isNaN(ms) || uuidv7TimestampOf(rest[WireHeader.ID]) !== ms)) headers[WireHeader.CREATED_AT] = createdAt;
   return message;
 }
 
-/** The record's timestamp as the created-at a record without an `rmq-created-at` header falls back to. */
-/** The record's timestamp (the SDK writes created-at there), or undefined when it has none that makes sense. */
-export function kafkaTimestamp(message: KafkaMessage): Date | undefined {
+/**
+ * The created-at a record without an `rmq-created-at` header falls back to: the millisecond of its SDK id (a
+ * UUIDv7), else the record's timestamp, else undefined.
+ */
+export function createdAtOf(record: WireRecord, message: KafkaMessage): Date | undefined {
+  const ms = uuidv7TimestampOf(record.headers[WireHeader.ID]);
+  return ms !== undefined ? new Date(ms) : kafkaTimestamp(message);
+}
+
+/** The record's timestamp, or undefined when it has none that makes sense. */
+function kafkaTimestamp(message: KafkaMessage): Date | undefined {
   if (message.timestamp === undefined) return undefined;
   const ms = Number(message.timestamp);
   return Number.isFinite(ms) && ms >= 0 ? new Date(ms) : undefined;
 }
 
-/** The record with its timestamp written into `rmq-created-at`: a dead letter keeps the original created-at. */
+/** The record with its created-at written into `rmq-created-at`: a dead letter keeps the original created-at. */
 export function withCreatedAt(record: WireRecord, message: KafkaMessage): WireRecord {
-  const timestamp = kafkaTimestamp(message);
-  if (record.headers[WireHeader.CREATED_AT] !== undefined || timestamp === undefined) return record;
-  return { ...record, headers: { ...record.headers, [WireHeader.CREATED_AT]: timestamp.toISOString() } };
+  const createdAt = createdAtOf(record, message);
+  if (record.headers[WireHeader.CREATED_AT] !== undefined || createdAt === undefined) return record;
+  return { ...record, headers: { ...record.headers, [WireHeader.CREATED_AT]: createdAt.toISOString() } };
 }
 
 function toBuffer(body: Uint8Array): Buffer {
