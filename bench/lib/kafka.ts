@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Kafka, Partitioners, logLevel, type Admin, type Message, type Producer, type ProducerConfig } from 'kafkajs';
+import { uuidv7 } from '../../src/core/index.js';
 import { MESSAGE_TYPE, RAW_BODY } from './payload.js';
 import { runScript } from './run.js';
 import { now, within, type Measured } from './timing.js';
@@ -42,8 +42,8 @@ export function envelopeMessage(index: number, keys: number): Message {
   return {
     key: keyOf(index, keys),
     value: RAW_BODY,
-    headers: { 'rmq-id': randomUUID(), 'rmq-type': MESSAGE_TYPE, 'rmq-content-type': 'application/json' },
-    timestamp: String(Date.now()), // the SDK's created-at
+    // As the SDK writes it: created-at in the UUIDv7 id, no record timestamp (kafkajs stamps the send time)
+    headers: { 'rmq-id': uuidv7(Date.now()), 'rmq-type': MESSAGE_TYPE, 'rmq-content-type': 'application/json' },
   };
 }
 

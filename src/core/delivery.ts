@@ -9,11 +9,13 @@ export type DeadLetterReason = PoisonReason | 'handler-fatal' | 'delivery-limit'
 
 /** What the transport must do with a delivery once the pipeline has run. */
 export type DeliveryOutcome =
-  | { readonly action: 'ack'; readonly envelope: Envelope }
+  | { readonly action: 'ack' }
   | { readonly action: 'requeue'; readonly error: unknown }
   | { readonly action: 'dead-letter'; readonly reason: DeadLetterReason; readonly error: unknown };
 
 export type DeliveryPipeline = (record: WireRecord, fallback: WireFallback, context: HandlerContext) => Promise<DeliveryOutcome>;
+
+const ACK: DeliveryOutcome = Object.freeze({ action: 'ack' });
 
 /**
  * The one consume path every transport runs: decode (poison → dead-letter, never the handler),
@@ -37,7 +39,7 @@ export function createDeliveryPipeline(options: {
     }
     try {
       await chain(envelope, context);
-      return { action: 'ack', envelope };
+      return ACK;
     } catch (error) {
       return classifyFailure(error);
     }

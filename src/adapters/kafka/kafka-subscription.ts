@@ -12,6 +12,7 @@ import {
   type DeadLetterReason,
   type DeliveryPipeline,
   type Envelope,
+  type HandlerContext,
   type MessageSerializer,
   type Subscription,
   type WireRecord,
@@ -59,6 +60,8 @@ export class KafkaSubscription implements Subscription {
   /** Set when the coordinator announced a rebalance: finish, commit, then hand it to kafkajs so it rejoins. */
   private rebalance: Error | undefined;
   private readonly abort = abortController();
+  /** What every handler call of this member gets: the same object each time. */
+  private readonly context: HandlerContext;
   private readonly slots: Semaphore;
   private readonly batches = new Set<Promise<void>>();
   private heartbeat: (() => Promise<void>) | undefined;
@@ -73,6 +76,7 @@ export class KafkaSubscription implements Subscription {
     private readonly deps: KafkaSubscriptionDeps,
   ) {
     this.slots = new Semaphore(options.concurrency);
+    this.context = { topic, group: this.group, signal: this.abort.signal };
     deps.consumer.on(deps.consumer.events.GROUP_JOIN, () => {
       this.rebalance = undefined;
     });
@@ -249,10 +253,9 @@ export class KafkaSubscription implements Subscription {
         alone.push(message);
       }
     }
-    const context = { topic: this.topic, group: this.group, signal: this.abort.signal };
     for (let attempt = 1; decoded.length > 0; attempt++) {
       try {
-        await mode.handler(decoded.map((d) => ({ ...d.envelope, attempt })), context);
+        await mode.handler(decoded.map((d) => ({ ...d.envelope, attempt })), this.context);
         break;
       } catch {
         if (this.crashed()) return false;
@@ -286,10 +289,9 @@ export class KafkaSubscription implements Subscription {
     const record = fromKafka(message);
     const id = recordId(record, topic, partition, message.offset);
     const timestamp = createdAtOf(record, message);
-    const context = { topic: this.topic, group: this.group, signal: this.abort.signal };
     for (let attempt = 1; ; attempt++) {
       if (this.crashed()) return 'abandoned';
-      const outcome = await this.deps.pipeline(record, { id, attempt, defaultContentType: this.deps.defaultContentType, timestamp }, context);
+      const outcome = await this.deps.pipeline(record, { id, attempt, defaultContentType: this.deps.defaultContentType, timestamp }, this.context);
       if (this.crashed()) return 'abandoned';
       if (outcome.action === 'ack') return 'done';
       if (outcome.action === 'dead-letter') return this.deadLetter(withCreatedAt(record, message), id, outcome.reason, outcome.error, attempt);

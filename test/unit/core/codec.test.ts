@@ -39,6 +39,16 @@ describe('jsonCodec', () => {
     assert.equal(poisonReason(() => jsonCodec.decode(INVALID_UTF8)), 'malformed-payload');
   });
 
+  it('reads a body with a UTF-8 byte order mark as the text after it (as a TextDecoder does)', () => {
+    assert.deepEqual(jsonCodec.decode(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), bytes('{"a":1}')])), { a: 1 });
+    assert.equal(textCodec.decode(new Uint8Array([0xef, 0xbb, 0xbf, 0x68, 0x69])), 'hi');
+  });
+
+  it('reads a Uint8Array that is a view into a larger buffer: only its own bytes', () => {
+    const backing = bytes('xx{"a":2}yy');
+    assert.deepEqual(jsonCodec.decode(new Uint8Array(backing.buffer, backing.byteOffset + 2, 7)), { a: 2 });
+  });
+
   it('rejects an empty body as malformed-payload', () => {
     assert.equal(poisonReason(() => jsonCodec.decode(new Uint8Array())), 'malformed-payload');
   });
