@@ -1,5 +1,6 @@
 import { Kafka, Partitioners, logLevel, type ConsumerConfig, type PartitionMetadata, type ProducerConfig } from 'kafkajs';
 import type { ResolvedKafkaConfig } from './config.js';
+import { partitionOfKey } from './murmur2.js';
 import type { AdminDriver, ConsumerDriver, ConsumerOptions, KafkaDriver, ProducerDriver, ProducerOptions } from './driver.js';
 
 /** The kafkajs client behind the adapter's driver interface. */
@@ -26,6 +27,7 @@ export function kafkajsDriver(config: ResolvedKafkaConfig): KafkaDriver {
       const partition = Partitioners.DefaultPartitioner();
       const metadata = new Map<number, PartitionMetadata[]>(); // per partition count, not per message
       return (topic, partitionCount, key) => {
+        if (key !== null) return partitionOfKey(key, partitionCount);
         let partitionMetadata = metadata.get(partitionCount);
         if (!partitionMetadata) {
           partitionMetadata = Array.from({ length: partitionCount }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
