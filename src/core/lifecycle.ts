@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { MessageValidationError } from './errors.js';
 
 /** The operations a component has started and not yet finished, so that `close()` can wait for them. */
@@ -50,4 +51,14 @@ export function requireTopic(topic: unknown): asserts topic is string {
 
 export function requireHandler(handler: unknown): void {
   if (typeof handler !== 'function') throw new MessageValidationError('Handler must be a function');
+}
+
+/**
+ * The abort controller of a subscription, whose signal every running handler may listen to (`context.signal`,
+ * passed on to fetch, timers, …): more than Node's default of ten listeners is expected, not a leak.
+ */
+export function handlerAbortController(): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(0, controller.signal);
+  return controller;
 }

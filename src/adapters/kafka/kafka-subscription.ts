@@ -1,9 +1,9 @@
-import { setMaxListeners } from 'node:events';
 import {
   ConnectionLostError,
   DeliveryLimitExceededError,
   decodeRecord,
   describeError,
+  handlerAbortController,
   Semaphore,
   deadLetterRecord,
   settlesWithin,
@@ -59,7 +59,7 @@ export class KafkaSubscription implements Subscription {
   private state: State = 'active';
   /** Set when the coordinator announced a rebalance: finish, commit, then hand it to kafkajs so it rejoins. */
   private rebalance: Error | undefined;
-  private readonly abort = abortController();
+  private readonly abort = handlerAbortController();
   /** What every handler call of this member gets: the same object each time. */
   private readonly context: HandlerContext;
   private readonly slots: Semaphore;
@@ -364,13 +364,6 @@ class KeyLanes {
   async drain(): Promise<void> {
     await Promise.all(this.running);
   }
-}
-
-/** Every waiting handler slot listens to this signal: more than the default ten listeners is expected. */
-function abortController(): AbortController {
-  const controller = new AbortController();
-  setMaxListeners(0, controller.signal);
-  return controller;
 }
 
 /** The record's own id, or for a record from a producer without the SDK one derived from its position (built only then). */

@@ -1,4 +1,4 @@
-import { settlesWithin, type DeliveryPipeline, type ResolvedSubscribeOptions, type Subscription } from '../../core/index.js';
+import { handlerAbortController, settlesWithin, type DeliveryPipeline, type ResolvedSubscribeOptions, type Subscription } from '../../core/index.js';
 import { memoryFallbackId, type GroupMember, type GroupQueue, type QueueEntry } from './group-queue.js';
 
 interface Delivery {
@@ -15,7 +15,7 @@ type State = 'active' | 'closing' | 'closed' | 'crashed';
 export class MemorySubscription implements Subscription, GroupMember {
   private readonly buffer: Delivery[] = [];
   private readonly running = new Set<Promise<void>>();
-  private readonly abort = new AbortController();
+  private readonly abort = handlerAbortController();
   private state: State = 'active';
   private closing: Promise<void> | undefined;
 

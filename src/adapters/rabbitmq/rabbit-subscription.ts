@@ -3,6 +3,7 @@ import {
   ConnectionLostError,
   DeliveryLimitExceededError,
   deadLetterRecord,
+  handlerAbortController,
   settlesWithin,
   type DeadLetterReason,
   type DeliveryOutcome,
@@ -50,7 +51,7 @@ export class RabbitSubscription implements Subscription, ConnectionParticipant {
   private readonly buffer: Delivery[] = [];
   private readonly running = new Set<Promise<void>>();
   private readonly busyKeys = new Set<string>();
-  private readonly abort = new AbortController();
+  private readonly abort = handlerAbortController();
   private state: State = 'active';
   private closing: Promise<void> | undefined;
   private markClosed!: () => void;

@@ -1,4 +1,4 @@
-// A consumer behind the PostgreSQL inbox in a process of its own, for kill -9 tests.
+// A consumer behind the PostgreSQL (or, with DB=mariadb, MariaDB) inbox in a process of its own, for kill -9 tests.
 // Usage: inbox-consumer-process.ts <rabbitmq|kafka> <url|brokers> <topic> <group> <schema> <inbox consumer name>
 // The handler inserts one row into `effects` (no unique key: the inbox alone must prevent a second row) with the inbox's
 // transaction manager. Prints:
@@ -12,7 +12,7 @@
 //   `closed`                    after SIGTERM: the transport closed gracefully (running handlers acked), then exit 0
 //   `group <n> <fresh> <t> <b>` batch mode: a group of <n> messages, begun at <b>, committed at <t>, <fresh> of them new
 //                               (the rest duplicates); its `done` lines follow
-// Env: CONCURRENCY (8), PREFETCH (50), SLOW_BEFORE_COMMIT_MS (sleep inside the transaction after the insert),
+// Env: DB (postgres, or mariadb: <schema> is then the database), CONCURRENCY (8), PREFETCH (50), SLOW_BEFORE_COMMIT_MS (sleep inside the transaction after the insert),
 // SLOW_AFTER_COMMIT_MS (sleep after the commit, before the handler returns and the transport acks), KAFKA_SESSION_MS,
 // BATCH (Kafka only; 0 = per message): > 0 subscribes in batch mode — `subscribeBatch` + `inbox.wrapBatch`, groups of
 // up to BATCH messages, one transaction per group (the marks, then one multi-row insert into `effects`), offsets committed
@@ -40,17 +40,31 @@ const out = (line: string): void => {
   process.stdout.write(`${line}\n`); // a pipe: synchronous on Linux, so every line written before a kill reaches the parent
 };
 
-const dataSource = new DataSource({
-  type: 'postgres',
-  host: process.env['PGHOST'] ?? '127.0.0.1',
-  port: Number(process.env['PGPORT'] ?? 5432),
-  username: process.env['PGUSER'] ?? 'postgres',
-  database: process.env['PGDATABASE'] ?? 'test',
-  schema,
-  extra: { options: `-c search_path=${schema}`, max: concurrency + 2 },
-  logging: false,
-});
+const mariadb = process.env['DB'] === 'mariadb';
+const dataSource = mariadb
+  ? new DataSource({
+      type: 'mariadb',
+      host: process.env['MARIADB_HOST'] ?? '127.0.0.1',
+      port: Number(process.env['MARIADB_PORT'] ?? 3306),
+      username: 'root',
+      password: '',
+      database: schema,
+      extra: { connectionLimit: concurrency + 2 },
+      logging: false,
+    })
+  : new DataSource({
+      type: 'postgres',
+      host: process.env['PGHOST'] ?? '127.0.0.1',
+      port: Number(process.env['PGPORT'] ?? 5432),
+      username: process.env['PGUSER'] ?? 'postgres',
+      database: process.env['PGDATABASE'] ?? 'test',
+      schema,
+      extra: { options: `-c search_path=${schema}`, max: concurrency + 2 },
+      logging: false,
+    });
 await dataSource.initialize();
+/** `$n` placeholders as the driver wants them (MariaDB: `?`, in the same order). */
+const sql = (text: string): string => (mariadb ? text.replace(/\$\d+/g, '?') : text);
 
 const inbox = new InboxDeduplicator({ dataSource, consumer });
 const began = new Map<string, number>();
@@ -60,7 +74,7 @@ inbox.events.on('duplicate', (message) => {
 });
 const inner = inbox.wrap(async (message, { manager }) => {
   out(`start ${message.id}`);
-  await manager.query('INSERT INTO effects (message_id, pid) VALUES ($1, $2)', [message.id, process.pid]);
+  await manager.query(sql('INSERT INTO effects (message_id, pid) VALUES ($1, $2)'), [message.id, process.pid]);
   if (slowBefore > 0) await sleep(slowBefore); // killed here: the transaction (mark + effect) must roll back
 });
 // The outer handler the transport sees: the inbox's transaction has committed when `inner` resolves; killed during the
@@ -87,7 +101,7 @@ const innerBatch = inbox.wrapBatch(async (messages, { manager }) => {
     out(`start ${m.id}`);
   }
   const values = messages.map((_, i) => `($${String(2 * i + 1)}, $${String(2 * i + 2)})`).join(', ');
-  await manager.query(`INSERT INTO effects (message_id, pid) VALUES ${values}`, messages.flatMap((m) => [m.id, process.pid]));
+  await manager.query(sql(`INSERT INTO effects (message_id, pid) VALUES ${values}`), messages.flatMap((m) => [m.id, process.pid]));
   if (slowBefore > 0) await sleep(slowBefore);
 });
 const batchHandler: BatchHandler = async (messages, context) => {

@@ -1,4 +1,4 @@
-// faults.md row 7: a consumer behind the PostgreSQL inbox killed with kill -9 at random points, several rounds, then a
+// faults.md row 7: a consumer behind the PostgreSQL (and, behind RabbitMQ, the MariaDB) inbox killed with kill -9 at random points, several rounds, then a
 // final consumer drains the rest. Pass: every message eventually acked, exactly one effect per id. The business table
 // has no unique key, so only the inbox can keep a redelivered message from writing a second row.
 // The consumer is slowed in both crash windows so the kills land there: inside the inbox transaction after the effect
@@ -21,6 +21,7 @@ import {
   stopGracefully,
   waitFor,
   type ConsumerProcess,
+  type FaultDatabase,
   type Rig,
 } from './support.js';
 
@@ -32,8 +33,9 @@ const CONSUMER = 'billing';
 const SLOW = { SLOW_BEFORE_COMMIT_MS: '10', SLOW_AFTER_COMMIT_MS: '25', CONCURRENCY: '16', PREFETCH: '50' };
 const FINAL = { CONCURRENCY: '8', PREFETCH: '50' };
 
-function killRounds(makeRig: (label: string) => Promise<Rig>, name: string): void {
-  describe(`fault: inbox consumer on ${name} killed with kill -9 in ${String(ROUNDS)} rounds (faults.md row 7)`, function () {
+function killRounds(makeRig: (label: string) => Promise<Rig>, name: string, database: FaultDatabase = 'postgres'): void {
+  const where = database === 'postgres' ? name : `${name}, inbox on MariaDB`;
+  describe(`fault: inbox consumer on ${where} killed with kill -9 in ${String(ROUNDS)} rounds (faults.md row 7)`, function () {
     this.timeout(150_000);
     const procs: ConsumerProcess[] = [];
     let rig: Rig | undefined;
@@ -47,19 +49,20 @@ function killRounds(makeRig: (label: string) => Promise<Rig>, name: string): voi
 
     it(`${String(TOTAL)} messages: all acked in the end, exactly one effect per id`, async () => {
       const t0 = Date.now();
-      db = await openSchema();
+      db = await openSchema(database);
       const { dataSource, schema } = db;
       rig = await makeRig('kill');
       await rig.prepare([GROUP]);
       const sent = await rig.publish(TOTAL);
       const publishMs = Date.now() - t0;
       const args = [rig.kind, rig.address, rig.topic, GROUP, schema, CONSUMER];
+      const dbEnv = { DB: database };
       const doneAnywhere = (): number => new Set(procs.flatMap((p) => [...p.done])).size;
 
       const rounds: string[] = [];
       for (let round = 1; round <= ROUNDS && doneAnywhere() < TOTAL; round++) {
         const target = 500 + Math.floor(Math.random() * 2001);
-        const proc = startConsumer(`round ${String(round)}`, args, SLOW);
+        const proc = startConsumer(`round ${String(round)}`, args, { ...SLOW, ...dbEnv });
         procs.push(proc);
         await proc.ready;
         await waitFor(() => proc.doneLines >= target || doneAnywhere() >= TOTAL, 90_000, () => `round ${String(round)}: ${String(proc.doneLines)} of ${String(target)} done`);
@@ -71,7 +74,7 @@ function killRounds(makeRig: (label: string) => Promise<Rig>, name: string): voi
       }
       const killed = [...procs];
 
-      const final = startConsumer('final', args, FINAL);
+      const final = startConsumer('final', args, { ...FINAL, ...dbEnv });
       procs.push(final);
       await final.ready;
       const deadline = Date.now() + 120_000;
@@ -103,7 +106,7 @@ function killRounds(makeRig: (label: string) => Promise<Rig>, name: string): voi
         }
       });
       console.log(
-        `      ${name}: ${String(TOTAL)} published in ${String(publishMs)} ms; ${rounds.join('; ')}; final: done ${String(final.doneLines)}, dup ${String(final.dups.length)}\n` +
+        `      ${where}: ${String(TOTAL)} published in ${String(publishMs)} ms; ${rounds.join('; ')}; final: done ${String(final.doneLines)}, dup ${String(final.dups.length)}\n` +
           `      delivered (done lines) ${String(delivered)}, redelivered (ids seen by >1 process) ${String(redelivered)}, suppressed duplicates (dup lines) ${String(suppressed)}, ` +
           `effects ${String(rows)} rows / ${String(counts.size)} ids, inbox marks ${String(marks)}; killed before commit ${String(beforeCommit)} (${String(beforeCommitRedone)} redone elsewhere), ` +
           `killed after commit before ack ${String(afterCommit)} (then suppressed); missing ${String(missing.length)}, twice ${String(twice.length)}, unexpected ${String(unexpected.length)}, ` +
@@ -119,3 +122,5 @@ function killRounds(makeRig: (label: string) => Promise<Rig>, name: string): voi
 
 killRounds(rabbitRig, 'RabbitMQ');
 killRounds(kafkaRig, 'Kafka');
+// MariaDB's inbox marks with INSERT IGNORE and its own locking: the same kill rounds, behind RabbitMQ.
+killRounds(rabbitRig, 'RabbitMQ', 'mariadb');

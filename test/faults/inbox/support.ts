@@ -20,18 +20,33 @@ import { rabbitUrl } from '../../support/rabbitmq.js';
 import { sleep, waitFor } from '../../support/wait.js';
 
 const PROCESS = fileURLToPath(new URL('./inbox-consumer-process.ts', import.meta.url));
-function pg(): Database {
-  const found = databases.find((d) => d.name === 'postgres');
-  if (!found) throw new Error('no postgres database helper');
+function database(name: 'postgres' | 'mariadb'): Database {
+  const found = databases.find((d) => d.name === name);
+  if (!found) throw new Error(`no ${name} database helper`);
   return found;
 }
 
-/** A fresh schema with the outbox + inbox migrations and `effects` (message_id, pid) — deliberately no primary or unique key. */
-export async function openSchema(): Promise<{ dataSource: DataSource; schema: string; drop: () => Promise<void> }> {
-  const postgres = pg();
-  const dataSource = await postgres.open();
-  await dataSource.query('CREATE TABLE effects (message_id varchar(255) NOT NULL, pid integer NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())');
-  return { dataSource, schema: (dataSource.options as { schema: string }).schema, drop: () => postgres.drop(dataSource) };
+/** The database a consumer process connects to: PostgreSQL (a schema) or MariaDB (a database of that name). */
+export type FaultDatabase = 'postgres' | 'mariadb';
+
+/**
+ * A fresh schema (PostgreSQL) or database (MariaDB) with the outbox + inbox migrations and `effects` (message_id,
+ * pid) — deliberately no primary or unique key. `schema` names it for the consumer processes (their `DB` env).
+ */
+export async function openSchema(kind: FaultDatabase = 'postgres'): Promise<{ dataSource: DataSource; schema: string; drop: () => Promise<void> }> {
+  const helper = database(kind);
+  const dataSource = await helper.open();
+  if (kind === 'postgres') {
+    await dataSource.query('CREATE TABLE effects (message_id varchar(255) NOT NULL, pid integer NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())');
+    return { dataSource, schema: (dataSource.options as { schema: string }).schema, drop: () => helper.drop(dataSource) };
+  }
+  await dataSource.query('CREATE TABLE effects (message_id varchar(255) NOT NULL, pid integer NOT NULL, at datetime(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3))');
+  return { dataSource, schema: (dataSource.options as { database: string }).database, drop: () => helper.drop(dataSource) };
+}
+
+/** `$n` placeholders as the data source's driver wants them (MariaDB: `?`, in the same order). */
+function sql(dataSource: DataSource, text: string): string {
+  return dataSource.options.type === 'postgres' ? text : text.replace(/\$\d+/g, '?');
 }
 
 /** Rows of `effects` per message id. */
@@ -56,7 +71,7 @@ export async function effectOracle(dataSource: DataSource, sent: readonly string
   const sentIds = new Set(sent);
   let marks: number | undefined;
   if (consumer !== undefined) {
-    const [row] = await dataSource.query<Array<{ n: string }>>('SELECT COUNT(*) AS n FROM rmq_inbox WHERE consumer = $1', [consumer]);
+    const [row] = await dataSource.query<Array<{ n: string }>>(sql(dataSource, 'SELECT COUNT(*) AS n FROM rmq_inbox WHERE consumer = $1'), [consumer]);
     marks = Number(row?.n ?? 0);
   }
   return {

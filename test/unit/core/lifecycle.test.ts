@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { InFlight, MessageValidationError, requireHandler, requireTopic, settlesWithin } from '../../../src/core/index.js';
+import { InFlight, MessageValidationError, handlerAbortController, requireHandler, requireTopic, settlesWithin } from '../../../src/core/index.js';
 
 describe('lifecycle helpers', () => {
   it('InFlight waits for every tracked task, whatever its outcome, and forgets settled ones', async () => {
@@ -30,5 +30,26 @@ describe('lifecycle helpers', () => {
     assert.throws(() => { requireHandler('not a function'); }, MessageValidationError);
     requireTopic('orders');
     requireHandler(() => undefined);
+  });
+});
+
+describe('handlerAbortController', () => {
+  it('lets every running handler listen to the signal without a leak warning, and aborts them all', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      const controller = handlerAbortController();
+      let aborted = 0;
+      for (let i = 0; i < 50; i++) controller.signal.addEventListener('abort', () => (aborted += 1), { once: true });
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      controller.abort(new Error('closing'));
+      assert.equal(aborted, 50);
+      assert.deepEqual(warnings.filter((w) => w === 'MaxListenersExceededWarning'), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
