@@ -15,12 +15,18 @@ function recordingChannel(): { channel: Channel; sent: string[] } {
 const delivery = (tag: number): ConsumeMessage => ({ fields: { deliveryTag: tag } }) as unknown as ConsumeMessage;
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** A batcher over a recording channel that has received deliveries 1..count. */
+function batcherWith(count: number): { acks: AckBatcher; d: ConsumeMessage[]; sent: string[] } {
+  const { channel, sent } = recordingChannel();
+  const acks = new AckBatcher(channel);
+  const d = Array.from({ length: count }, (_, i) => delivery(i + 1));
+  for (const m of d) acks.received(m);
+  return { acks, d, sent };
+}
+
 describe('AckBatcher', () => {
   it('acks a contiguous run finished in one tick with one multiple ack, later ones one by one', async () => {
-    const { channel, sent } = recordingChannel();
-    const acks = new AckBatcher(channel);
-    const d = [1, 2, 3, 4, 5].map(delivery);
-    for (const m of d) acks.received(m);
+    const { acks, d, sent } = batcherWith(5);
     acks.ack(d[1]!);
     acks.ack(d[0]!);
     acks.ack(d[2]!);
@@ -35,10 +41,7 @@ describe('AckBatcher', () => {
   });
 
   it('never covers a delivery that was received but not handled, nor one still running', async () => {
-    const { channel, sent } = recordingChannel();
-    const acks = new AckBatcher(channel);
-    const d = [1, 2, 3, 4].map(delivery);
-    for (const m of d) acks.received(m);
+    const { acks, d, sent } = batcherWith(4);
     acks.ack(d[0]!);
     acks.ack(d[2]!);
     acks.ack(d[3]!);
@@ -47,10 +50,7 @@ describe('AckBatcher', () => {
   });
 
   it('a nacked delivery leaves the run, so the next multiple ack can pass it', async () => {
-    const { channel, sent } = recordingChannel();
-    const acks = new AckBatcher(channel);
-    const d = [1, 2, 3].map(delivery);
-    for (const m of d) acks.received(m);
+    const { acks, d, sent } = batcherWith(3);
     acks.nack(d[1]!, true);
     acks.ack(d[0]!);
     acks.ack(d[2]!);
@@ -59,10 +59,7 @@ describe('AckBatcher', () => {
   });
 
   it('flush() sends what is due at once; after close() nothing more is sent', async () => {
-    const { channel, sent } = recordingChannel();
-    const acks = new AckBatcher(channel);
-    const d = [1, 2, 3].map(delivery);
-    for (const m of d) acks.received(m);
+    const { acks, d, sent } = batcherWith(3);
     acks.ack(d[0]!);
     acks.ack(d[1]!);
     acks.flush();
