@@ -9,7 +9,10 @@
  *   SDK publish settings to experiment with: BENCH_LINGER_MS, BENCH_MAX_BATCH, BENCH_MAX_BUFFERED, BENCH_PRODUCERS (unset: the SDK's defaults)
  */
 import type { Kafka } from 'kafkajs';
+import { createRequire } from 'node:module';
 import { KafkaTransport, type KafkaPublishConfig } from '../src/adapters/kafka/index.js';
+import { confluentProducerDriver, type ConfluentKafkaJS } from '../src/adapters/kafka/index.js';
+import { partitionOfKey } from '../src/adapters/kafka/murmur2.js';
 import { intEnv, listEnv } from './lib/env.js';
 import { count, fixed, mb, printTable, ratio } from './lib/format.js';
 import {
@@ -41,7 +44,7 @@ const LOOPS = intEnv('BENCH_LOOPS', 1_000);
 const KEYS = intEnv('BENCH_KEYS', 100);
 const PARTITIONS = intEnv('BENCH_PARTITIONS', 6);
 const WARMUP = intEnv('BENCH_WARMUP', 10_000);
-const ALL_CASES = ['sdk-loops', 'raw-batch', 'sdk-all', 'raw-batch-headers', 'raw-each'] as const;
+const ALL_CASES = ['sdk-loops', 'raw-batch', 'ck-sdk-loops', 'sdk-all', 'raw-batch-headers', 'ck-raw-batch-headers', 'raw-each'] as const;
 type CaseId = (typeof ALL_CASES)[number];
 const CASES = listEnv('BENCH_CASES', ALL_CASES, ALL_CASES);
 const PUBLISH: KafkaPublishConfig = {
@@ -67,7 +70,22 @@ const LABELS: Record<CaseId, string> = {
   'raw-each': '(b) raw, send() per message, awaited in turn',
   'raw-batch': `(c) raw, sendBatch of ${count(BATCH)}, awaited in turn`,
   'raw-batch-headers': `(c') raw, sendBatch of ${count(BATCH)}, SDK's headers`,
+  'ck-sdk-loops': `(a3) SDK on Confluent's producer, ${count(LOOPS)} await-loops`,
+  'ck-raw-batch-headers': `(d) raw Confluent, sendBatch of ${count(BATCH)}, SDK's headers`,
 };
+
+/**
+ * Confluent's client for the (a3) and (d) cases, when it loads (`bash scripts/clients/confluent-kafka.sh ensure`
+ * builds it); extra librdkafka producer properties for (a3) from BENCH_RDKAFKA='linger.ms=5,batch.num.messages=500'.
+ */
+function loadConfluent(): ConfluentKafkaJS | undefined {
+  try {
+    return (createRequire(import.meta.url)('@confluentinc/kafka-javascript') as { KafkaJS: ConfluentKafkaJS }).KafkaJS;
+  } catch {
+    return undefined;
+  }
+}
+const RDKAFKA: Record<string, string> = Object.fromEntries((process.env['BENCH_RDKAFKA'] ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 
 interface Result extends Measured {
   readonly id: CaseId;
@@ -80,6 +98,8 @@ interface Result extends Measured {
 
 interface Clients {
   readonly transport: KafkaTransport;
+  /** The SDK with `confluentProducerDriver`, and Confluent's client itself; undefined when it does not load. */
+  readonly confluent: { readonly transport: KafkaTransport; readonly client: ConfluentKafkaJS } | undefined;
   readonly raw: Kafka;
   readonly scratch: KafkaScratch;
   readonly brokerPid: number | undefined;
@@ -87,8 +107,10 @@ interface Clients {
 
 const sdkMessage = (index: number): { type: string; key: string; payload: string } => ({ type: MESSAGE_TYPE, key: keyOf(index, KEYS), payload: SDK_PAYLOAD });
 
-async function sdkCase(clients: Clients, id: 'sdk-all' | 'sdk-loops', messages: number, label: string): Promise<Result> {
-  const { transport, scratch, brokerPid } = clients;
+async function sdkCase(clients: Clients, id: 'sdk-all' | 'sdk-loops' | 'ck-sdk-loops', messages: number, label: string): Promise<Result> {
+  const { scratch, brokerPid } = clients;
+  const transport = id === 'ck-sdk-loops' ? clients.confluent?.transport : clients.transport;
+  if (!transport) throw new Error(`${id}: Confluent's client does not load`);
   const topic = scratch.name(label);
   await scratch.createTopic(topic, PARTITIONS);
   const publisher = await transport.publisher();
@@ -99,10 +121,43 @@ async function sdkCase(clients: Clients, id: 'sdk-all' | 'sdk-loops', messages: 
     await publisher.publish(topic, sdkMessage(0)); // producer id, metadata, the topic check: not measured
     measured = await sampled(memory, () => measureKafka(brokerPid, async () => {
       if (id === 'sdk-all') await Promise.all(Array.from({ length: messages }, (_, i) => publisher.publish(topic, sdkMessage(i))));
-      else await concurrentLoops(messages, LOOPS, (i) => publisher.publish(topic, sdkMessage(i)));
+      else await concurrentLoops(messages, LOOPS, (i) => publisher.publish(topic, sdkMessage(i))); // sdk-loops, ck-sdk-loops
     }));
   } finally {
     await publisher.close();
+    unregister();
+  }
+  const stored = await scratch.stored(topic);
+  await scratch.remove({ topics: [topic] });
+  return { id, messages, stored, expected: messages + 1, heapGrowth: memory.peakHeapUsed - memory.baseline, ...measured };
+}
+
+/** (d): Confluent's KafkaJS-compatible producer, idempotent, acks -1 (set on the producer), librdkafka's linger 2 ms. */
+async function confluentRawCase(clients: Clients, id: 'ck-raw-batch-headers', messages: number, label: string): Promise<Result> {
+  const { scratch, brokerPid } = clients;
+  if (!clients.confluent) throw new Error(`${id}: Confluent's client does not load`);
+  const topic = scratch.name(label);
+  await scratch.createTopic(topic, PARTITIONS);
+  const kafka = new clients.confluent.client.Kafka({ kafkaJS: { clientId: `${scratch.prefix}.ck-raw`, brokers: [...KAFKA_BROKERS], logLevel: 0 } });
+  const producer = kafka.producer({ kafkaJS: { idempotent: true, acks: -1, logLevel: 0 }, 'linger.ms': 2 });
+  const unregister = scratch.closeOnCleanUp(() => producer.disconnect());
+  const memory = new HeapSampler();
+  const send = (start: number, end: number): Promise<unknown> => {
+    const batch = [];
+    for (let i = start; i < end; i++) batch.push({ ...envelopeMessage(i, KEYS), partition: partitionOfKey(keyOf(i, KEYS), PARTITIONS) });
+    return producer.send({ topic, messages: batch as never });
+  };
+  let measured: Measured;
+  try {
+    await producer.connect();
+    await send(0, 1); // producer id and metadata: not measured
+    measured = await sampled(memory, () =>
+      measureKafka(brokerPid, async () => {
+        for (let start = 0; start < messages; start += BATCH) await send(start, Math.min(messages, start + BATCH));
+      }),
+    );
+  } finally {
+    await producer.disconnect();
     unregister();
   }
   const stored = await scratch.stored(topic);
@@ -149,6 +204,8 @@ function report(results: readonly Result[]): void {
   const batch = find('raw-batch');
   const headers = find('raw-batch-headers');
   const each = find('raw-each');
+  const confluentRaw = find('ck-raw-batch-headers');
+  const isSdk = (r: Result): boolean => r.id === 'sdk-all' || r.id === 'sdk-loops' || r.id === 'ck-sdk-loops';
   printTable(
     [
       { header: 'case' },
@@ -161,10 +218,11 @@ function report(results: readonly Result[]): void {
       { header: 'SDK/(c)', align: 'right' },
       { header: "SDK/(c')", align: 'right' },
       { header: 'SDK/(b)', align: 'right' },
+      { header: 'SDK/(d)', align: 'right' },
       { header: 'end offsets sum to N+1' },
     ],
     results.map((r) => {
-      const sdk = r.id.startsWith('sdk');
+      const sdk = isSdk(r);
       return [
         LABELS[r.id],
         count(r.messages),
@@ -176,12 +234,13 @@ function report(results: readonly Result[]): void {
         sdk && batch ? ratio(rate(r) / rate(batch)) : '',
         sdk && headers ? ratio(rate(r) / rate(headers)) : '',
         sdk && each ? ratio(rate(r) / rate(each)) : '',
+        sdk && confluentRaw ? ratio(rate(r) / rate(confluentRaw)) : '',
         r.stored === r.expected ? 'yes' : `NO (${count(r.stored)} of ${count(r.expected)})`,
       ];
     }),
   );
   console.log('');
-  for (const r of results.filter((o) => o.id.startsWith('sdk'))) {
+  for (const r of results.filter(isSdk)) {
     if (batch) {
       const value = rate(r) / rate(batch);
       console.log(`  ${LABELS[r.id]}: ${ratio(value)} of raw (c); target ≥ ${ratio(TARGET_BATCH)}: ${value >= TARGET_BATCH ? 'met' : 'NOT met'}`);
@@ -212,19 +271,32 @@ await runKafkaBench('produce', 10 * 60_000, async (scratch) => {
     producers: 'idempotent, maxInFlightRequests 1, acks -1, murmur2 partitioner (SDK and raw)',
     'SDK publish settings': `lingerMs ${String(lingerMs)}, maxBatchSize ${count(maxBatchSize)}, maxBuffered ${count(maxBuffered)}, producers ${String(producers)}${Object.keys(PUBLISH).length > 0 ? ' (set by env)' : ' (defaults)'}`,
   });
-  const clients: Clients = { transport, raw, scratch, brokerPid };
+  const client = loadConfluent();
+  const confluent = client && {
+    client,
+    transport: await KafkaTransport.connect(
+      { brokers: [...KAFKA_BROKERS], clientId: `${scratch.prefix}.sdk-ck`, topics: { defaults: { partitions: PARTITIONS, replicationFactor: 1 } }, publish: PUBLISH },
+      confluentProducerDriver(client, { producerConfig: RDKAFKA }),
+    ),
+  };
+  if (confluent) scratch.closeOnCleanUp(() => confluent.transport.close());
+  else console.log("  Confluent's client does not load: (a3) and (d) not run (bash scripts/clients/confluent-kafka.sh ensure builds it)");
+  const clients: Clients = { transport, confluent, raw, scratch, brokerPid };
   // Warm-up (JIT, broker code paths), not reported.
   await sdkCase(clients, 'sdk-loops', WARMUP, 'warmup-sdk');
   await rawCase(clients, 'raw-batch', WARMUP, 'warmup-raw');
   const results: Result[] = [];
-  for (const id of ALL_CASES.filter((c) => CASES.includes(c))) {
-    if (id === 'sdk-all' || id === 'sdk-loops') results.push(await sdkCase(clients, id, N, id));
+  if (confluent && CASES.includes('ck-sdk-loops')) await sdkCase(clients, 'ck-sdk-loops', WARMUP, 'warmup-ck');
+  for (const id of ALL_CASES.filter((c) => CASES.includes(c) && (confluent || !c.startsWith('ck-')))) {
+    if (id === 'sdk-all' || id === 'sdk-loops' || id === 'ck-sdk-loops') results.push(await sdkCase(clients, id, N, id));
+    else if (id === 'ck-raw-batch-headers') results.push(await confluentRawCase(clients, id, N, id));
     else results.push(await rawCase(clients, id, id === 'raw-each' ? N_EACH : N, id));
     console.log(`  ${LABELS[id]}: done`);
   }
   console.log('');
   report(results);
   await transport.close();
+  await confluent?.transport.close();
   const lost = results.filter((r) => r.stored !== r.expected);
   if (lost.length > 0) throw new Error(`${String(lost.length)} case(s): the topic's end offsets do not sum to the messages acknowledged`);
 });

@@ -24,6 +24,10 @@ if [[ -n "${KAFKA_BROKERS:-}" || ( -z "${DOCKER_HOST:-}" && ! -S /var/run/docker
   if ! (exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null; then kafka_started=1; fi
   bash scripts/brokers/kafka.sh ensure
 fi
+# Confluent's Kafka client for the tests of the Kafka adapter's Confluent producer driver: an optional peer, built from
+# source once per machine and Node ABI (about 2 minutes; cached outside the checkout), restored in a second afterwards.
+bash scripts/clients/confluent-kafka.sh ensure
+
 stop_started_brokers() {
   if [[ $kafka_started == 1 && -z "${KEEP_BROKERS:-}" ]]; then bash scripts/brokers/kafka.sh stop 0 > /dev/null 2>&1 || true; fi
 }

@@ -97,13 +97,15 @@ export interface SendRecord {
 }
 
 /**
- * kafkajs behind the SDK, recording every produce call (`sends`): which ids it carried, when it started and settled and
- * how. Evidence for a lost publish: which call carried it and what else was still in flight in kafkajs at the time.
+ * A driver (kafkajs unless `driver` says otherwise) behind the SDK, recording every produce call (`sends`): which ids it
+ * carried, when it started and settled and how. Evidence for a lost publish: which call carried it and what else was
+ * still in flight in the client at the time.
  */
-export function recordingDriver(sends: SendRecord[]): (config: ResolvedKafkaConfig) => KafkaDriver {
+export function recordingDriver(sends: SendRecord[], driver: (config: ResolvedKafkaConfig) => KafkaDriver = kafkajsDriver): (config: ResolvedKafkaConfig) => KafkaDriver {
   return (config) => {
-    const inner = kafkajsDriver(config);
+    const inner = driver(config);
     return {
+      ...(inner.pipelines === undefined ? {} : { pipelines: inner.pipelines }),
       consumer: (options) => inner.consumer(options),
       admin: () => inner.admin(),
       partitioner: () => inner.partitioner(),
@@ -277,4 +279,40 @@ export class PublishLanes {
       }
     }
   }
+}
+
+/**
+ * Which produce call carried each lost or duplicated id, what the log holds where the broker said it put the call's
+ * records, and which earlier calls the client was still retrying then. `partitions`: the topic's partition count.
+ */
+export function diagnose(sends: readonly SendRecord[], records: readonly LogRecord[], partitions: number, lost: readonly string[], duplicated: readonly string[], t0: number): string {
+  const log = new Map(records.map((r) => [`${String(r.partition)}:${String(r.offset)}`, r.id]));
+  const at = (t: number | undefined): string => (t === undefined ? 'never' : `${String(t - t0)} ms`);
+  const describe = (s: SendRecord): string => {
+    const counts = Array.from({ length: partitions }, (_, p) => [p, s.ids.filter((id) => partitionOf(id, partitions) === p).length] as const);
+    const perPartition = counts.map(([p, n]) => `p${String(p)}×${String(n)}`).join(' ');
+    // What the log holds at the acknowledged offset: another call's record means the broker took this batch for a
+    // retry of a batch it already had (same producer sequence numbers) and wrote nothing.
+    const acks = (s.result ?? []).map((r) => {
+      const there = log.get(`${String(r.partition)}:${r.baseOffset}`);
+      const owner = there === undefined ? undefined : sends.find((x) => x.ids.includes(there));
+      const foreign = there !== undefined && !s.ids.includes(there);
+      return `p${String(r.partition)}@${r.baseOffset}${foreign ? ` (the log has ${there} there, of call #${String(owner?.call)})` : ''}`;
+    });
+    const missing = s.result ? counts.filter(([p, n]) => n > 0 && !s.result?.some((r) => r.partition === p)).map(([p]) => `p${String(p)}`) : [];
+    const result = s.result ? ` acked ${acks.join(' ')}${missing.length > 0 ? `, no ack for ${missing.join(' ')}` : ''}` : '';
+    return `call #${String(s.call)} (${perPartition}, ${at(s.startedAt)} → ${at(s.endedAt)}: ${s.outcome ?? 'pending'}${result})`;
+  };
+  const lines: string[] = [];
+  const calls = new Map<SendRecord, string[]>();
+  for (const [label, ids] of [['lost', lost], ['duplicated', duplicated]] as const) {
+    for (const id of ids) {
+      for (const s of sends.filter((x) => x.ids.includes(id))) calls.set(s, [...(calls.get(s) ?? []), `${label} ${id} (p${String(partitionOf(id, partitions))})`]);
+    }
+  }
+  for (const [s, ids] of calls) {
+    const pending = sends.filter((x) => x.call < s.call && x.startedAt <= s.startedAt && (x.endedAt === undefined || x.endedAt > s.startedAt));
+    lines.push(`        ${ids.slice(0, 4).join(', ')}${ids.length > 4 ? ` (+${String(ids.length - 4)})` : ''}: in ${describe(s)}; still in flight in the client when it started: ${pending.map(describe).join('; ') || 'none'}`);
+  }
+  return `      diagnosis (times from the kill):\n${lines.join('\n')}`;
 }

@@ -11,6 +11,12 @@ export interface KafkaDriver {
   partitioner(): (topic: string, partitionCount: number, key: string | null) => number;
   consumer(options: ConsumerOptions): ConsumerDriver;
   admin(): AdminDriver;
+  /**
+   * True when the client's producer batches, lingers and pipelines by itself and keeps each partition's order
+   * across requests in flight (librdkafka's idempotent producer): the publisher then hands messages over as they
+   * come, through one producer. Unset (kafkajs): the publisher batches, and awaits each request before the next.
+   */
+  readonly pipelines?: boolean;
 }
 
 export interface ProducerOptions {

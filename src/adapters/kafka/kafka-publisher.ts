@@ -45,6 +45,7 @@ export class KafkaPublisher implements Publisher {
   private readonly inFlight = new InFlight();
   private sending = false;
   private lingerTimer: NodeJS.Timeout | undefined;
+  private handOverScheduled = false;
   private closed = false;
 
   /** One idempotent producer per lane; a partition always goes through the same lane (see `laneOf`). */
@@ -63,11 +64,12 @@ export class KafkaPublisher implements Publisher {
     private readonly serializer: MessageSerializer,
     private readonly config: ResolvedKafkaConfig['publish'],
     connected?: ProducerDriver,
+    private readonly pipelined = false,
   ) {
     this.room = new Semaphore(config.maxBuffered);
     this.deadline = new SharedDeadline(config.timeoutMs);
     // A producer connected beforehand (the transport's fail-fast check) serves lane 0, and close() disconnects it.
-    this.lanes = Array.from({ length: config.producers }, (_, lane) => (lane === 0 && connected ? Promise.resolve(connected) : undefined));
+    this.lanes = Array.from({ length: pipelined ? 1 : config.producers }, (_, lane) => (lane === 0 && connected ? Promise.resolve(connected) : undefined));
   }
 
   publish<T>(topic: string, message: OutgoingMessage<T>): Promise<Envelope<T>> {
@@ -150,6 +152,10 @@ export class KafkaPublisher implements Publisher {
   }
 
   private schedule(): void {
+    if (this.pipelined) {
+      this.scheduleHandOver();
+      return;
+    }
     if (this.sending) return; // the batch in flight collects the next one meanwhile
     if (this.queue.length >= this.config.maxBatchSize || this.config.lingerMs === 0) {
       void this.sendLoop();
@@ -171,6 +177,19 @@ export class KafkaPublisher implements Publisher {
     } finally {
       this.sending = false;
     }
+  }
+
+  /**
+   * A pipelining client (see `KafkaDriver.pipelines`) gets what this tick queued at once, without waiting for
+   * earlier requests: it batches, lingers and keeps each partition's order itself.
+   */
+  private scheduleHandOver(): void {
+    if (this.handOverScheduled) return;
+    this.handOverScheduled = true;
+    setImmediate(() => {
+      this.handOverScheduled = false;
+      while (this.queue.length > 0) void this.sendBatch(this.queue.splice(0, this.batchLength()));
+    });
   }
 
   /**
@@ -213,6 +232,9 @@ export class KafkaPublisher implements Publisher {
         reject(new PublishTimeoutError(this.config.timeoutMs));
       }, this.config.timeoutMs);
     });
+    // Handled here too: a partition still waiting for its producer (a reconnect) when the timer fires has not raced it
+    // yet, and an unhandled rejection would end the process.
+    timeout.catch(() => undefined);
     try {
       await Promise.all([...byPartition.values()].map((items) => this.sendPartition(items, timeout)));
     } finally {
@@ -226,7 +248,7 @@ export class KafkaPublisher implements Publisher {
     const partition = message.partition;
     const lane = this.laneOf(topic, partition);
     try {
-      const producer = await this.currentProducer(lane);
+      const producer = await Promise.race([this.currentProducer(lane), timeout]);
       const acks = await Promise.race([producer.sendBatch({ topicMessages: [{ topic, messages: items.map((i) => i.message) }], acks: -1, timeout: this.config.timeoutMs }), timeout]);
       if (acks.some((a) => a.errorCode === 0 && a.topicName === topic && a.partition === partition)) {
         this.settle(items);

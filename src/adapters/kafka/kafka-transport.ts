@@ -113,7 +113,7 @@ export class KafkaTransport {
       return producer;
     };
     const first = await newProducer(); // fail fast at startup when no broker answers
-    return new KafkaPublisher(newProducer, driver.partitioner(), topics, serializer, config.publish, first);
+    return new KafkaPublisher(newProducer, driver.partitioner(), topics, serializer, config.publish, first, driver.pipelines === true);
   }
 
   private serializerFor(config: SerializerConfig | undefined): MessageSerializer {

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
-import { KafkaTransport, type KafkaPublishConfig, type KafkaRetryConfig } from '../../../src/adapters/kafka/index.js';
-import { readLog, uniqueTopic, PublishLanes } from '../../support/kafka-faults.js';
+import { createRequire } from 'node:module';
+import { KafkaTransport, confluentProducerDriver, kafkajsDriver, type ConfluentKafkaJS, type KafkaDriver, type KafkaPublishConfig, type KafkaRetryConfig, type ResolvedKafkaConfig } from '../../../src/adapters/kafka/index.js';
+import { diagnose, readLog, recordingDriver, uniqueTopic, PublishLanes, type SendRecord } from '../../support/kafka-faults.js';
 import { KafkaNode } from '../../support/kafka-node.js';
 import { waitFor } from '../../support/wait.js';
 
 const TOTAL = 10_000;
 const LANES = 20;
 const NODE = 6;
+/** Provisioned by `scripts/clients/confluent-kafka.sh ensure` (npm test runs it). */
+const confluent = (): ConfluentKafkaJS => (createRequire(import.meta.url)('@confluentinc/kafka-javascript') as { KafkaJS: ConfluentKafkaJS }).KafkaJS;
 
 describe('fault: Kafka broker killed (kill -9) and restarted during 10,000 idempotent publishes', function () {
   this.timeout(300_000);
@@ -30,10 +33,11 @@ describe('fault: Kafka broker killed (kill -9) and restarted during 10,000 idemp
    * 20 lanes publish ids `m-0`..`m-9999`; the broker is killed at 1/3 and restarted. Then the whole log is read: every
    * resolved publish must be in it (lost 0), nothing unknown (unexpected 0); rejected ones found there are indeterminate.
    */
-  async function scenario(label: string, publish: KafkaPublishConfig, retry: KafkaRetryConfig): Promise<void> {
+  async function scenario(label: string, publish: KafkaPublishConfig, retry: KafkaRetryConfig, driver: (config: ResolvedKafkaConfig) => KafkaDriver = kafkajsDriver): Promise<void> {
     const t0 = Date.now();
     const brokers = (node as KafkaNode).brokers;
-    const transport = await KafkaTransport.connect({ brokers, publish, retry, connectionTimeoutMs: 1000, topics: { defaults: { partitions: 6 } } });
+    const sends: SendRecord[] = [];
+    const transport = await KafkaTransport.connect({ brokers, publish, retry, connectionTimeoutMs: 1000, topics: { defaults: { partitions: 6 } } }, recordingDriver(sends, driver));
     transports.push(transport);
     const topic = uniqueTopic(`broker-restart-${label.replace(/ /g, "-")}`);
     await transport.ensureTopic(topic);
@@ -65,6 +69,7 @@ describe('fault: Kafka broker killed (kill -9) and restarted during 10,000 idemp
         `${String(duplicates)} duplicates, ${String(unexpected)} unexpected; lost ${String(lost.length)}${lost.length > 0 ? ` (${lost.slice(0, 5).join(', ')}…)` : ''}; ` +
         `kill→node up ${String(upMs)} ms, all settled after ${String(settledMs)} ms; ${String(Date.now() - t0)} ms in all`,
     );
+    if (lost.length > 0 || duplicates > 0) console.log(diagnose(sends, log, 6, lost, [...inLog].filter(([, n]) => n > 1).map(([id]) => id), tKill));
     assert.deepEqual(untyped.slice(0, 5), [], 'every rejection is a typed retriable ReliableMqError');
     assert.equal(resolved.size + rejected.size, TOTAL, 'every publish settled');
     assert.equal(lost.length, 0, 'every resolved publish is in the log');
@@ -78,5 +83,13 @@ describe('fault: Kafka broker killed (kill -9) and restarted during 10,000 idemp
 
   it('publish timeout longer than the restart: publishes wait out the restart and resolve; none resolved is lost', async () => {
     await scenario('long timeout', { timeoutMs: 20_000 }, { retries: 30, initialRetryTimeMs: 100, maxRetryTimeMs: 1000 });
+  });
+
+  it("Confluent producer, publish timeout shorter than the restart: rejected ones typed and retriable; none resolved is lost", async () => {
+    await scenario('Confluent short timeout', { timeoutMs: 2000 }, { retries: 5, initialRetryTimeMs: 100, maxRetryTimeMs: 500 }, confluentProducerDriver(confluent()));
+  });
+
+  it('Confluent producer, publish timeout longer than the restart: publishes wait out the restart and resolve; none resolved is lost', async () => {
+    await scenario('Confluent long timeout', { timeoutMs: 20_000 }, { retries: 30, initialRetryTimeMs: 100, maxRetryTimeMs: 1000 }, confluentProducerDriver(confluent()));
   });
 });

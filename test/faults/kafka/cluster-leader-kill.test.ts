@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Admin } from 'kafkajs';
 import { KafkaTransport, type KafkaPublishConfig, type KafkaRetryConfig } from '../../../src/adapters/kafka/index.js';
-import { partitionOf, rawAdmin, readLog, recordingDriver, uniqueTopic, PublishLanes, type SendRecord } from '../../support/kafka-faults.js';
+import { diagnose, rawAdmin, readLog, recordingDriver, uniqueTopic, PublishLanes, type SendRecord } from '../../support/kafka-faults.js';
 import { KafkaCluster } from '../../support/kafka-node.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -19,38 +19,6 @@ async function runningClusters(): Promise<string[]> {
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
-}
-
-/** Which produce call carried each lost or duplicated id, and which earlier calls kafkajs was still retrying then. */
-function diagnose(sends: readonly SendRecord[], log: ReadonlyMap<string, string>, lost: readonly string[], duplicated: readonly string[], t0: number): string {
-  const at = (t: number | undefined): string => (t === undefined ? 'never' : `${String(t - t0)} ms`);
-  const describe = (s: SendRecord): string => {
-    const counts = [0, 1, 2].map((p) => [p, s.ids.filter((id) => partitionOf(id, 3) === p).length] as const);
-    const perPartition = counts.map(([p, n]) => `p${String(p)}×${String(n)}`).join(' ');
-    // What the log holds at the acknowledged offset: another call's record means the broker took this batch for a
-    // retry of a batch it already had (same producer sequence numbers) and wrote nothing.
-    const acks = (s.result ?? []).map((r) => {
-      const there = log.get(`${String(r.partition)}:${r.baseOffset}`);
-      const owner = there === undefined ? undefined : sends.find((x) => x.ids.includes(there));
-      const foreign = there !== undefined && !s.ids.includes(there);
-      return `p${String(r.partition)}@${r.baseOffset}${foreign ? ` (the log has ${there} there, of call #${String(owner?.call)})` : ''}`;
-    });
-    const missing = s.result ? counts.filter(([p, n]) => n > 0 && !s.result?.some((r) => r.partition === p)).map(([p]) => `p${String(p)}`) : [];
-    const result = s.result ? ` acked ${acks.join(' ')}${missing.length > 0 ? `, no ack for ${missing.join(' ')}` : ''}` : '';
-    return `call #${String(s.call)} (${perPartition}, ${at(s.startedAt)} → ${at(s.endedAt)}: ${s.outcome ?? 'pending'}${result})`;
-  };
-  const lines: string[] = [];
-  const calls = new Map<SendRecord, string[]>();
-  for (const [label, ids] of [['lost', lost], ['duplicated', duplicated]] as const) {
-    for (const id of ids) {
-      for (const s of sends.filter((x) => x.ids.includes(id))) calls.set(s, [...(calls.get(s) ?? []), `${label} ${id} (p${String(partitionOf(id, 3))})`]);
-    }
-  }
-  for (const [s, ids] of calls) {
-    const pending = sends.filter((x) => x.call < s.call && x.startedAt <= s.startedAt && (x.endedAt === undefined || x.endedAt > s.startedAt));
-    lines.push(`        ${ids.slice(0, 4).join(', ')}${ids.length > 4 ? ` (+${String(ids.length - 4)})` : ''}: in ${describe(s)}; still in flight in kafkajs when it started: ${pending.map(describe).join('; ') || 'none'}`);
-  }
-  return `      diagnosis (times from the kill):\n${lines.join('\n')}`;
 }
 
 describe('fault: the leader of a partition of a 3-broker Kafka cluster (RF 3, min.insync 2) killed with kill -9 mid-publish', function () {
@@ -122,7 +90,7 @@ describe('fault: the leader of a partition of a 3-broker Kafka cluster (RF 3, mi
         `lost ${String(lost.length)}${lost.length > 0 ? ` (${lost.slice(0, 5).join(', ')}…)` : ''}; all settled ${String(settledMs)} ms after the kill; ${String(Date.now() - t0)} ms in all`,
     );
     if (lanes.reasons.size > 0) console.log(`      rejections: ${[...lanes.reasons].map(([r, n]) => `${String(n)}× ${r}`).join(' | ')}`);
-    if (lost.length > 0 || duplicates > 0) console.log(diagnose(sends, new Map(log.map((r) => [`${String(r.partition)}:${String(r.offset)}`, r.id])), lost, [...inLog].filter(([, n]) => n > 1).map(([id]) => id), tKill));
+    if (lost.length > 0 || duplicates > 0) console.log(diagnose(sends, log, 3, lost, [...inLog].filter(([, n]) => n > 1).map(([id]) => id), tKill));
     assert.deepEqual(untyped.slice(0, 5), [], 'every rejection is a typed retriable ReliableMqError');
     assert.equal(resolved.size + rejected.size, TOTAL, 'every publish settled');
     assert.equal(lost.length, 0, 'every resolved publish is in the log');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
-import { KafkaTransport, type KafkaConfig } from '../../../src/adapters/kafka/index.js';
+import { KafkaTransport, kafkajsDriver, type KafkaConfig, type KafkaDriver, type ResolvedKafkaConfig } from '../../../src/adapters/kafka/index.js';
 
 export function kafkaBrokers(): string[] {
   return (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
@@ -15,13 +15,16 @@ export class KafkaFixture {
   private readonly transports: KafkaTransport[] = [];
   private adminClient: Admin | undefined;
 
-  async connect(config: KafkaConfig = {}): Promise<KafkaTransport> {
-    const transport = await KafkaTransport.connect({
-      brokers: kafkaBrokers(),
-      consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, maxWaitTimeMs: 200, ...config.consumer },
-      ...(config.topics ? { topics: config.topics } : {}),
-      ...(config.publish ? { publish: config.publish } : {}),
-    });
+  async connect(config: KafkaConfig = {}, driver: (config: ResolvedKafkaConfig) => KafkaDriver = kafkajsDriver): Promise<KafkaTransport> {
+    const transport = await KafkaTransport.connect(
+      {
+        brokers: kafkaBrokers(),
+        consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 500, maxWaitTimeMs: 200, ...config.consumer },
+        ...(config.topics ? { topics: config.topics } : {}),
+        ...(config.publish ? { publish: config.publish } : {}),
+      },
+      driver,
+    );
     this.transports.push(transport);
     return transport;
   }

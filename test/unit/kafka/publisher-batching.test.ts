@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { ProducerDriver } from '../../../src/adapters/kafka/driver.js';
 import { KafkaPublisher } from '../../../src/adapters/kafka/kafka-publisher.js';
 import type { TopicRegistry } from '../../../src/adapters/kafka/topic-registry.js';
-import { ClosedError, ConnectionLostError, MessageSerializer, PublishNackedError } from '../../../src/core/index.js';
+import { ClosedError, ConnectionLostError, MessageSerializer, PublishNackedError, PublishTimeoutError } from '../../../src/core/index.js';
 
 type SendBatch = ProducerDriver['sendBatch'];
 
@@ -150,5 +150,76 @@ describe('KafkaPublisher batching', () => {
     const inFirst = requests.reduce((n, r) => n + r.topicMessages[0]!.messages.length, 0);
     assert.ok(inFirst <= 50, `${String(inFirst)} messages sent before the first ack`);
     await Promise.all(all);
+  });
+
+  it('pipelined (a client that orders in-flight requests itself): hands each tick over at once through one producer, without waiting for acks', async () => {
+    const held: Array<() => void> = [];
+    const handed: number[][] = [];
+    const producer: ProducerDriver = {
+      connect: () => Promise.resolve(),
+      disconnect: () => Promise.resolve(),
+      sendBatch: (batch) => {
+        const messages = batch.topicMessages.flatMap((t) => t.messages);
+        handed.push(messages.map((m) => JSON.parse(m.value.toString()) as number));
+        return new Promise((resolve) => {
+          held.push(() => resolve([{ topicName: 't', partition: messages[0]?.partition ?? 0, errorCode: 0 }]));
+        });
+      },
+    };
+    let made = 0;
+    const publisher = new KafkaPublisher(
+      () => {
+        made += 1;
+        return Promise.resolve(producer);
+      },
+      () => 0,
+      topics,
+      new MessageSerializer(),
+      { ...config, producers: 4 },
+      undefined,
+      true,
+    );
+    const first = Array.from({ length: 150 }, (_, i) => publisher.publish('t', { type: 't', payload: i }));
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = Array.from({ length: 10 }, (_, i) => publisher.publish('t', { type: 't', payload: 150 + i }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(handed.length, 3, 'two batches of the first tick (maxBatchSize 100) and the second tick, none acknowledged yet');
+    assert.deepEqual(handed.flat(), Array.from({ length: 160 }, (_, i) => i), 'handed over in publish order');
+    assert.equal(made, 1, 'one producer, whatever `producers` says');
+    for (const release of held) release();
+    await Promise.all([...first, ...second]);
+    await publisher.close();
+  });
+
+  it('a publish timing out while its producer still connects is rejected at its deadline (no unhandled rejection), the message unsent', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let sent = 0;
+      let connected: (producer: ProducerDriver) => void = () => undefined;
+      const producer: ProducerDriver = {
+        connect: () => Promise.resolve(),
+        disconnect: () => Promise.resolve(),
+        sendBatch: (batch) => {
+          sent += 1;
+          return Promise.resolve([{ topicName: 't', partition: batch.topicMessages[0]?.messages[0]?.partition ?? 0, errorCode: 0 }]);
+        },
+      };
+      const publisher = new KafkaPublisher(() => new Promise<ProducerDriver>((resolve) => (connected = resolve)), () => 0, topics, new MessageSerializer(), { ...config, timeoutMs: 50 });
+      const started = Date.now();
+      await assert.rejects(publisher.publish('t', { type: 't', payload: 1 }), (e: unknown) => e instanceof PublishTimeoutError);
+      assert.ok(Date.now() - started < 1000, 'rejected at the deadline, not when the producer connects');
+      connected(producer);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(sent, 0, 'the timed-out message is not sent afterwards');
+      assert.deepEqual(unhandled, []);
+      await publisher.close();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
