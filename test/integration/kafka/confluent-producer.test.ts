@@ -20,13 +20,18 @@ async function readAll(topic: string, expected: number): Promise<Array<{ partiti
       done = resolve;
     });
     await consumer.run({
-      eachMessage: async ({ partition, message }) => {
+      eachMessage: ({ partition, message }) => {
         const { seq } = JSON.parse(message.value?.toString() ?? '{}') as { seq: number };
         records.push({ partition, key: message.key?.toString() ?? '', seq, id: message.headers?.['rmq-id']?.toString() ?? '' });
         if (records.length >= expected) done();
+        return Promise.resolve();
       },
     });
-    await Promise.race([all, new Promise((_, reject) => setTimeout(() => reject(new Error(`read ${String(records.length)} of ${String(expected)}`)), 30_000))]);
+    await Promise.race([all, new Promise((_, reject) => {
+        setTimeout(() => {
+          reject(new Error(`read ${String(records.length)} of ${String(expected)}`));
+        }, 30_000).unref();
+      })]);
   } finally {
     await consumer.disconnect();
   }

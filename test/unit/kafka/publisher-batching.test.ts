@@ -162,7 +162,9 @@ describe('KafkaPublisher batching', () => {
         const messages = batch.topicMessages.flatMap((t) => t.messages);
         handed.push(messages.map((m) => JSON.parse(m.value.toString()) as number));
         return new Promise((resolve) => {
-          held.push(() => resolve([{ topicName: 't', partition: messages[0]?.partition ?? 0, errorCode: 0 }]));
+          held.push(() => {
+            resolve([{ topicName: 't', partition: messages[0]?.partition ?? 0, errorCode: 0 }]);
+          });
         });
       },
     };
@@ -209,7 +211,10 @@ describe('KafkaPublisher batching', () => {
           return Promise.resolve([{ topicName: 't', partition: batch.topicMessages[0]?.messages[0]?.partition ?? 0, errorCode: 0 }]);
         },
       };
-      const publisher = new KafkaPublisher(() => new Promise<ProducerDriver>((resolve) => (connected = resolve)), () => 0, topics, new MessageSerializer(), { ...config, timeoutMs: 50 });
+      const connecting = new Promise<ProducerDriver>((resolve) => {
+        connected = resolve;
+      });
+      const publisher = new KafkaPublisher(() => connecting, () => 0, topics, new MessageSerializer(), { ...config, timeoutMs: 50 });
       const started = Date.now();
       await assert.rejects(publisher.publish('t', { type: 't', payload: 1 }), (e: unknown) => e instanceof PublishTimeoutError);
       assert.ok(Date.now() - started < 1000, 'rejected at the deadline, not when the producer connects');
