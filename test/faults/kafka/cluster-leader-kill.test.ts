@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Admin } from 'kafkajs';
-import { KafkaTransport, type KafkaPublishConfig, type KafkaRetryConfig } from '../../../src/adapters/kafka/index.js';
+import { createRequire } from 'node:module';
+import { KafkaTransport, confluentProducerDriver, kafkajsDriver, type ConfluentKafkaJS, type KafkaDriver, type KafkaPublishConfig, type KafkaRetryConfig, type ResolvedKafkaConfig } from '../../../src/adapters/kafka/index.js';
 import { diagnose, rawAdmin, readLog, recordingDriver, uniqueTopic, PublishLanes, type SendRecord } from '../../support/kafka-faults.js';
 import { KafkaCluster } from '../../support/kafka-node.js';
 import { waitFor } from '../../support/wait.js';
@@ -45,13 +46,13 @@ describe('fault: the leader of a partition of a 3-broker Kafka cluster (RF 3, mi
   });
 
   /** 20 lanes publish `m-0`..; the leader of partition 0 is killed at 1/3 (and restarted afterwards); then the log is read. */
-  async function scenario(label: string, publish: KafkaPublishConfig, retry: KafkaRetryConfig): Promise<void> {
+  async function scenario(label: string, publish: KafkaPublishConfig, retry: KafkaRetryConfig, driver: (config: ResolvedKafkaConfig) => KafkaDriver = kafkajsDriver): Promise<void> {
     const t0 = Date.now();
     const brokers = (cluster as KafkaCluster).brokers;
     const sends: SendRecord[] = [];
     const transport = await KafkaTransport.connect(
       { brokers, publish, retry, connectionTimeoutMs: 1000, topics: { defaults: { partitions: 3, replicationFactor: 3, minInsyncReplicas: 2 } } },
-      recordingDriver(sends),
+      recordingDriver(sends, driver),
     );
     transports.push(transport);
     const topic = uniqueTopic(`leader-kill-${label.replace(/ /g, '-')}`);
@@ -109,5 +110,10 @@ describe('fault: the leader of a partition of a 3-broker Kafka cluster (RF 3, mi
   // several leaders (now one request per partition).
   it('publish timeout shorter than the failover: lost 0, no duplicates, publishing resumes', async () => {
     await scenario('short timeout', { timeoutMs: 2000 }, { retries: 5, initialRetryTimeMs: 100, maxRetryTimeMs: 500 });
+  });
+
+  it("Confluent producer (librdkafka's idempotence, requests pipelined), publish timeout shorter than the failover: lost 0, no duplicates", async () => {
+    const confluent = (createRequire(import.meta.url)('@confluentinc/kafka-javascript') as { KafkaJS: ConfluentKafkaJS }).KafkaJS;
+    await scenario('Confluent short timeout', { timeoutMs: 2000 }, { retries: 5, initialRetryTimeMs: 100, maxRetryTimeMs: 500 }, confluentProducerDriver(confluent));
   });
 });
