@@ -6,7 +6,7 @@ const brokerAndDatabaseClients = ['amqplib', 'kafkajs', 'typeorm', 'pg', 'mysql2
 const pathsInto = (folders) => folders.flatMap((f) => [`**/${f}/**`, `**/${f}`]);
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.cache/**', '.tmp/**', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', '.cache/**', '.tmp/**', 'coverage/**', 'test/typecheck/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

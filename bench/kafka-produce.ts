@@ -11,7 +11,7 @@
 import type { Kafka } from 'kafkajs';
 import { createRequire } from 'node:module';
 import { KafkaTransport, type KafkaPublishConfig } from '../src/adapters/kafka/index.js';
-import { confluentProducerDriver, type ConfluentKafkaJS } from '../src/adapters/kafka/index.js';
+import { confluentProducerDriver, type ConfluentKafka } from '../src/adapters/kafka/index.js';
 import { partitionOfKey } from '../src/adapters/kafka/murmur2.js';
 import { intEnv, listEnv } from './lib/env.js';
 import { count, fixed, mb, printTable, ratio } from './lib/format.js';
@@ -78,9 +78,16 @@ const LABELS: Record<CaseId, string> = {
  * Confluent's client for the (a3) and (d) cases, when it loads (`bash scripts/clients/confluent-kafka.sh ensure`
  * builds it); extra librdkafka producer properties for (a3) from BENCH_RDKAFKA='linger.ms=5,batch.num.messages=500'.
  */
-function loadConfluent(): ConfluentKafkaJS | undefined {
+/** Confluent's KafkaJS-compatible API, as (d) uses it: the client's own batching API with the SDK's records. */
+interface ConfluentKafkaJS {
+  readonly Kafka: new (config: Record<string, unknown>) => {
+    producer(config: Record<string, unknown>): { connect(): Promise<void>; disconnect(): Promise<void>; send(record: { topic: string; messages: unknown[] }): Promise<unknown> };
+  };
+}
+
+function loadConfluent(): (ConfluentKafka & { readonly KafkaJS: ConfluentKafkaJS }) | undefined {
   try {
-    return (createRequire(import.meta.url)('@confluentinc/kafka-javascript') as { KafkaJS: ConfluentKafkaJS }).KafkaJS;
+    return createRequire(import.meta.url)('@confluentinc/kafka-javascript') as ConfluentKafka & { readonly KafkaJS: ConfluentKafkaJS };
   } catch {
     return undefined;
   }
@@ -99,7 +106,7 @@ interface Result extends Measured {
 interface Clients {
   readonly transport: KafkaTransport;
   /** The SDK with `confluentProducerDriver`, and Confluent's client itself; undefined when it does not load. */
-  readonly confluent: { readonly transport: KafkaTransport; readonly client: ConfluentKafkaJS } | undefined;
+  readonly confluent: { readonly transport: KafkaTransport; readonly client: ConfluentKafka & { readonly KafkaJS: ConfluentKafkaJS } } | undefined;
   readonly raw: Kafka;
   readonly scratch: KafkaScratch;
   readonly brokerPid: number | undefined;
@@ -138,14 +145,14 @@ async function confluentRawCase(clients: Clients, id: 'ck-raw-batch-headers', me
   if (!clients.confluent) throw new Error(`${id}: Confluent's client does not load`);
   const topic = scratch.name(label);
   await scratch.createTopic(topic, PARTITIONS);
-  const kafka = new clients.confluent.client.Kafka({ kafkaJS: { clientId: `${scratch.prefix}.ck-raw`, brokers: [...KAFKA_BROKERS], logLevel: 0 } });
+  const kafka = new clients.confluent.client.KafkaJS.Kafka({ kafkaJS: { clientId: `${scratch.prefix}.ck-raw`, brokers: [...KAFKA_BROKERS], logLevel: 0 } });
   const producer = kafka.producer({ kafkaJS: { idempotent: true, acks: -1, logLevel: 0 }, 'linger.ms': 2 });
   const unregister = scratch.closeOnCleanUp(() => producer.disconnect());
   const memory = new HeapSampler();
   const send = (start: number, end: number): Promise<unknown> => {
     const batch = [];
     for (let i = start; i < end; i++) batch.push({ ...envelopeMessage(i, KEYS), partition: partitionOfKey(keyOf(i, KEYS), PARTITIONS) });
-    return producer.send({ topic, messages: batch as never });
+    return producer.send({ topic, messages: batch });
   };
   let measured: Measured;
   try {

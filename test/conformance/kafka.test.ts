@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Kafka, logLevel } from 'kafkajs';
-import { KafkaSubscription, KafkaTransport, confluentProducerDriver, kafkajsDriver, type ConfluentKafkaJS } from '../../src/adapters/kafka/index.js';
+import { KafkaSubscription, KafkaTransport, confluentProducerDriver, kafkajsDriver, type ConfluentKafka } from '../../src/adapters/kafka/index.js';
 import type { Subscription, WireRecord } from '../../src/core/index.js';
 import { runTransportConformance } from './suite.js';
 
@@ -9,8 +9,8 @@ function brokers(): string[] {
 }
 
 /** Confluent's client, provisioned by `scripts/clients/confluent-kafka.sh ensure` (npm test runs it). */
-function confluent(): ConfluentKafkaJS {
-  return (createRequire(import.meta.url)('@confluentinc/kafka-javascript') as { KafkaJS: ConfluentKafkaJS }).KafkaJS;
+function confluent(): ConfluentKafka {
+  return createRequire(import.meta.url)('@confluentinc/kafka-javascript') as ConfluentKafka;
 }
 
 /** The one suite, over kafkajs end to end and over Confluent's producer with kafkajs consumers. */

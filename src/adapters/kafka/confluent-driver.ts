@@ -4,56 +4,64 @@ import type { OutgoingKafkaMessage } from './kafka-wire.js';
 import { kafkajsDriver } from './kafkajs-driver.js';
 
 /**
- * The part of `@confluentinc/kafka-javascript`'s KafkaJS-compatible API (`require(…).KafkaJS`) this driver uses.
- * The package is not a dependency of the SDK: the application passes its `KafkaJS` export in.
+ * The part of `@confluentinc/kafka-javascript` this driver uses: its librdkafka `Producer` (the node-rdkafka-style
+ * API) and its table of error codes. The package is not a dependency of the SDK: the application passes it in.
  */
-export interface ConfluentKafkaJS {
-  readonly Kafka: new (config: Record<string, unknown>) => {
-    producer(config: Record<string, unknown>): ConfluentProducer;
-  };
+export interface ConfluentKafka {
+  readonly Producer: new (config: Record<string, unknown>) => RdProducer;
+  readonly CODES: { readonly ERRORS: Readonly<Record<string, number>> };
 }
 
-interface ConfluentProducer {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  send(record: { topic: string; messages: OutgoingKafkaMessage[] }): Promise<Array<{ topicName: string; partition: number; errorCode: number }>>;
+interface DeliveryReport {
+  readonly opaque?: unknown;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
 }
 
-/** What the driver sets on librdkafka beyond the SDK's resolved configuration (all overridable). */
+interface RdProducer {
+  connect(metadataOptions: { allTopics?: boolean }, callback: (error: unknown) => void): unknown;
+  disconnect(timeoutMs: number, callback: (error: unknown) => void): unknown;
+  produce(topic: string, partition: number, value: Buffer, key: string | null, timestamp: number | null, opaque: unknown, headers: Array<Record<string, string>> | undefined): unknown;
+  setPollInBackground(enabled: boolean): unknown;
+  on(event: 'delivery-report', listener: (error: unknown, report: DeliveryReport) => void): unknown;
+}
+
+/** What the driver sets on librdkafka beyond the SDK's resolved configuration. */
 export interface ConfluentDriverOptions {
   /** Extra librdkafka producer properties, applied last. */
   readonly producerConfig?: Readonly<Record<string, string | number | boolean>>;
 }
 
 /**
- * A driver whose producers are Confluent's librdkafka-based client, and whose consumers and admin client
- * stay kafkajs (`kafkajsDriver`): librdkafka encodes records and their headers natively and batches them
- * itself, which is where kafkajs spends most of a produce. Idempotent with `acks = -1` as always; librdkafka
- * keeps order per partition with up to five requests in flight, so the SDK's `maxInFlightRequests: 1` (a
- * kafkajs requirement) is not passed on.
+ * A driver whose producers are Confluent's librdkafka client, and whose consumers and admin client stay kafkajs
+ * (`kafkajsDriver`): librdkafka encodes records and their headers natively and batches them itself, which is
+ * where kafkajs spends most of a produce. Idempotent with `acks = -1` as always; librdkafka keeps order per
+ * partition with up to five requests in flight, so the publisher hands messages over without waiting for
+ * earlier requests (`pipelines`), and the SDK's `maxInFlightRequests: 1` (a kafkajs requirement) is not passed on.
  *
  * ```ts
- * import { KafkaJS } from '@confluentinc/kafka-javascript';
- * const transport = await KafkaTransport.connect(config, confluentProducerDriver(KafkaJS));
+ * import Confluent from '@confluentinc/kafka-javascript';
+ * const transport = await KafkaTransport.connect(config, confluentProducerDriver(Confluent));
  * ```
  */
-export function confluentProducerDriver(client: ConfluentKafkaJS, options: ConfluentDriverOptions = {}): (config: ResolvedKafkaConfig) => KafkaDriver {
-  return (config) => {
-    const base = kafkajsDriver(config);
-    const kafka = new client.Kafka({
-      kafkaJS: { clientId: config.clientId, brokers: [...config.brokers], connectionTimeout: config.connectionTimeoutMs, logLevel: 0 },
-    });
-    return {
-      ...base,
-      pipelines: true,
-      producer: (producerOptions: ProducerOptions): ProducerDriver => confluentProducer(kafka.producer(producerConfig(config, producerOptions, options))),
-    };
-  };
+export function confluentProducerDriver(client: ConfluentKafka, options: ConfluentDriverOptions = {}): (config: ResolvedKafkaConfig) => KafkaDriver {
+  const codeNames = new Map(Object.entries(client.CODES.ERRORS).map(([name, code]) => [code, name]));
+  return (config) => ({
+    ...kafkajsDriver(config),
+    pipelines: true,
+    producer: (producerOptions: ProducerOptions): ProducerDriver => confluentProducer(new client.Producer(producerConfig(config, producerOptions, options)), codeNames),
+  });
 }
 
 function producerConfig(config: ResolvedKafkaConfig, producer: ProducerOptions, options: ConfluentDriverOptions): Record<string, unknown> {
   return {
-    kafkaJS: { idempotent: producer.idempotent, acks: -1, allowAutoTopicCreation: producer.allowAutoTopicCreation, logLevel: 0 },
+    'bootstrap.servers': config.brokers.join(','),
+    'client.id': config.clientId,
+    'enable.idempotence': producer.idempotent,
+    acks: -1,
+    'allow.auto.create.topics': producer.allowAutoTopicCreation,
+    'socket.connection.setup.timeout.ms': config.connectionTimeoutMs,
     'linger.ms': config.publish.lingerMs,
     'batch.num.messages': config.publish.maxBatchSize,
     'batch.size': config.publish.maxBatchBytes,
@@ -63,24 +71,98 @@ function producerConfig(config: ResolvedKafkaConfig, producer: ProducerOptions, 
     // librdkafka gives up on a message after this long and reports it failed; the SDK's own deadline is the same.
     'message.timeout.ms': config.publish.timeoutMs,
     'request.timeout.ms': Math.min(config.requestTimeoutMs, config.publish.timeoutMs),
-    // Retried until then (the compatible API's default would give up after 5 tries, within a broker restart).
-    retries: 2_147_483_647,
     'retry.backoff.ms': config.retry.initialRetryTimeMs,
     'retry.backoff.max.ms': Math.max(config.retry.initialRetryTimeMs, config.retry.maxRetryTimeMs),
+    dr_cb: true,
     ...options.producerConfig,
   };
 }
 
-function confluentProducer(producer: ConfluentProducer): ProducerDriver {
+/** One `sendBatch` call's records of one topic: settled when librdkafka has reported on every one. */
+interface Call {
+  remaining: number;
+  baseOffset: number;
+  error: Error | undefined;
+  readonly topic: string;
+  readonly partition: number;
+  readonly done: (error: Error | undefined, call: Call) => void;
+}
+
+function confluentProducer(producer: RdProducer, codeNames: ReadonlyMap<number, string>): ProducerDriver {
+  producer.on('delivery-report', (error, report) => {
+    const call = report.opaque as Call;
+    if (error) call.error ??= named(error as Error, codeNames);
+    else if (report.offset < call.baseOffset) call.baseOffset = report.offset;
+    call.remaining -= 1;
+    if (call.remaining === 0) call.done(call.error, call);
+  });
   return {
-    connect: () => producer.connect(),
-    disconnect: () => producer.disconnect(),
-    // `acks` and `timeout` are the producer's configuration here (see producerConfig), not per call. The
-    // compatible API rewrites the messages it is given (timestamp, header list): the publisher hands over
-    // objects it made for this send and reads nothing from them afterwards.
+    connect: () =>
+      new Promise<void>((resolve, reject) => {
+        producer.connect({ allTopics: false }, (error) => {
+          if (error) {
+            reject(named(error as Error, codeNames));
+            return;
+          }
+          producer.setPollInBackground(true);
+          resolve();
+        });
+      }),
+    disconnect: () =>
+      new Promise<void>((resolve) => {
+        producer.disconnect(5000, () => {
+          resolve();
+        });
+      }),
+    // `acks` and `timeout` are the producer's configuration here (see producerConfig), not per call.
     sendBatch: async ({ topicMessages }) => {
-      const acks = await Promise.all(topicMessages.map(({ topic, messages }) => producer.send({ topic, messages })));
-      return acks.length === 1 ? (acks[0] ?? []) : acks.flat();
+      const acks = await Promise.all(topicMessages.map(({ topic, messages }) => produceAll(producer, topic, messages, codeNames)));
+      return acks.flat();
     },
   };
+}
+
+/**
+ * Hands the messages to librdkafka (each partition's order is the order of these calls) and resolves once every
+ * one is delivered, with the lowest offset per partition; rejects with the first failure. A message librdkafka
+ * refuses at once (too large, queue full) rejects the call; those handed over before it may still be stored.
+ */
+function produceAll(producer: RdProducer, topic: string, messages: readonly OutgoingKafkaMessage[], codeNames: ReadonlyMap<number, string>): Promise<Array<{ topicName: string; partition: number; errorCode: number; baseOffset: string }>> {
+  const partition = messages[0]?.partition ?? -1;
+  return new Promise((resolve, reject) => {
+    const call: Call = {
+      remaining: messages.length + 1, // + 1 until every message is handed over
+      baseOffset: Number.MAX_SAFE_INTEGER,
+      error: undefined,
+      topic,
+      partition,
+      done: (error, settled) => {
+        if (error) reject(error);
+        else resolve([{ topicName: settled.topic, partition: settled.partition, errorCode: 0, baseOffset: String(settled.baseOffset) }]);
+      },
+    };
+    for (const message of messages) {
+      try {
+        producer.produce(topic, message.partition ?? -1, message.value, message.key, message.timestamp === undefined ? null : Number(message.timestamp), call, headerList(message.headers));
+      } catch (error) {
+        call.error ??= named(error as Error, codeNames);
+        call.remaining -= 1; // no report will come for it
+      }
+    }
+    call.remaining -= 1;
+    if (call.remaining === 0) call.done(call.error, call);
+  });
+}
+
+function headerList(headers: Readonly<Record<string, string>>): Array<Record<string, string>> {
+  const list: Array<Record<string, string>> = [];
+  for (const name in headers) list.push({ [name]: headers[name] as string });
+  return list;
+}
+
+/** librdkafka's errors carry a numeric `code`; its name goes in `type`, which `kafka-errors.ts` maps. */
+function named(error: Error, codeNames: ReadonlyMap<number, string>): Error {
+  const code = (error as { code?: unknown }).code;
+  const type = typeof code === 'number' ? codeNames.get(code) : undefined;
+  return type === undefined ? error : Object.assign(error, { type });
 }

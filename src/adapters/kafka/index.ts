@@ -4,7 +4,7 @@ export { KafkaSubscriber } from './kafka-subscriber.js';
 export { KafkaSubscription } from './kafka-subscription.js';
 export { KafkaNaming } from './naming.js';
 export { kafkajsDriver } from './kafkajs-driver.js';
-export { confluentProducerDriver, type ConfluentKafkaJS, type ConfluentDriverOptions } from './confluent-driver.js';
+export { confluentProducerDriver, type ConfluentKafka, type ConfluentDriverOptions } from './confluent-driver.js';
 export type { KafkaDriver, ProducerDriver, ConsumerDriver, AdminDriver, BatchPayload } from './driver.js';
 export type { KafkaConfig, KafkaConsumerConfig, KafkaPublishConfig, KafkaRetryConfig, KafkaTopicsConfig, ResolvedKafkaConfig, TopicSpec } from './config.js';
 export type { KafkaSubscribeOptions } from './subscribe-options.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { KafkaTransport, confluentProducerDriver, kafkajsDriver, type ConfluentKafkaJS, type KafkaDriver, type KafkaPublishConfig, type KafkaRetryConfig, type ResolvedKafkaConfig } from '../../../src/adapters/kafka/index.js';
+import { KafkaTransport, confluentProducerDriver, kafkajsDriver, type ConfluentKafka, type KafkaDriver, type KafkaPublishConfig, type KafkaRetryConfig, type ResolvedKafkaConfig } from '../../../src/adapters/kafka/index.js';
 import { diagnose, readLog, recordingDriver, uniqueTopic, PublishLanes, type SendRecord } from '../../support/kafka-faults.js';
 import { KafkaNode } from '../../support/kafka-node.js';
 import { waitFor } from '../../support/wait.js';
@@ -9,7 +9,7 @@ const TOTAL = 10_000;
 const LANES = 20;
 const NODE = 6;
 /** Provisioned by `scripts/clients/confluent-kafka.sh ensure` (npm test runs it). */
-const confluent = (): ConfluentKafkaJS => (createRequire(import.meta.url)('@confluentinc/kafka-javascript') as { KafkaJS: ConfluentKafkaJS }).KafkaJS;
+const confluent = (): ConfluentKafka => createRequire(import.meta.url)('@confluentinc/kafka-javascript') as ConfluentKafka;
 
 describe('fault: Kafka broker killed (kill -9) and restarted during 10,000 idempotent publishes', function () {
   this.timeout(300_000);

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Admin } from 'kafkajs';
 import { createRequire } from 'node:module';
-import { KafkaTransport, confluentProducerDriver, kafkajsDriver, type ConfluentKafkaJS, type KafkaDriver, type KafkaPublishConfig, type KafkaRetryConfig, type ResolvedKafkaConfig } from '../../../src/adapters/kafka/index.js';
+import { KafkaTransport, confluentProducerDriver, kafkajsDriver, type ConfluentKafka, type KafkaDriver, type KafkaPublishConfig, type KafkaRetryConfig, type ResolvedKafkaConfig } from '../../../src/adapters/kafka/index.js';
 import { diagnose, rawAdmin, readLog, recordingDriver, uniqueTopic, PublishLanes, type SendRecord } from '../../support/kafka-faults.js';
 import { KafkaCluster } from '../../support/kafka-node.js';
 import { waitFor } from '../../support/wait.js';
@@ -113,7 +113,7 @@ describe('fault: the leader of a partition of a 3-broker Kafka cluster (RF 3, mi
   });
 
   it("Confluent producer (librdkafka's idempotence, requests pipelined), publish timeout shorter than the failover: lost 0, no duplicates", async () => {
-    const confluent = (createRequire(import.meta.url)('@confluentinc/kafka-javascript') as { KafkaJS: ConfluentKafkaJS }).KafkaJS;
+    const confluent = createRequire(import.meta.url)('@confluentinc/kafka-javascript') as ConfluentKafka;
     await scenario('Confluent short timeout', { timeoutMs: 2000 }, { retries: 5, initialRetryTimeMs: 100, maxRetryTimeMs: 500 }, confluentProducerDriver(confluent));
   });
 });

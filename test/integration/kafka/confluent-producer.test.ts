@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { Kafka, logLevel } from 'kafkajs';
-import { confluentProducerDriver, type ConfluentKafkaJS } from '../../../src/adapters/kafka/index.js';
+import { confluentProducerDriver, type ConfluentKafka } from '../../../src/adapters/kafka/index.js';
 import { MessageValidationError } from '../../../src/core/index.js';
 import { KafkaFixture, kafkaBrokers, uniqueTopic } from './fixture.js';
 
 /** Provisioned by `scripts/clients/confluent-kafka.sh ensure` (npm test runs it). */
-const confluent = (createRequire(import.meta.url)('@confluentinc/kafka-javascript') as { KafkaJS: ConfluentKafkaJS }).KafkaJS;
+const confluent = createRequire(import.meta.url)('@confluentinc/kafka-javascript') as ConfluentKafka;
 
 /** Every record of `topic` as [partition, key, seq], read with a raw kafkajs consumer. */
 async function readAll(topic: string, expected: number): Promise<Array<{ partition: number; key: string; seq: number; id: string }>> {
