@@ -42,8 +42,8 @@ export function envelopeMessage(index: number, keys: number): Message {
   return {
     key: keyOf(index, keys),
     value: RAW_BODY,
-    // As the SDK writes it: created-at in the UUIDv7 id, no record timestamp (kafkajs stamps the send time)
-    headers: { 'rmq-id': uuidv7(Date.now()), 'rmq-type': MESSAGE_TYPE, 'rmq-content-type': 'application/json' },
+    // As the SDK writes it: created-at in the UUIDv7 id, no record timestamp (kafkajs stamps the send time), JSON implied
+    headers: { 'rmq-id': uuidv7(Date.now()), 'rmq-type': MESSAGE_TYPE },
   };
 }
 

@@ -44,14 +44,14 @@ export function toWireRecord(envelope: Envelope, body: Uint8Array): WireRecord {
   return envelope.key === undefined ? { headers, body } : { key: envelope.key, headers, body };
 }
 
-/** The user headers and the envelope's fields as `rmq-*` headers, all but created-at (transports may carry it natively). */
-export function envelopeHeaders(envelope: Envelope): Record<string, string> {
-  const headers: Record<string, string> = {
-    ...envelope.headers,
-    [WireHeader.ID]: envelope.id,
-    [WireHeader.TYPE]: envelope.type,
-    [WireHeader.CONTENT_TYPE]: envelope.contentType,
-  };
+/**
+ * The user headers and the envelope's fields as `rmq-*` headers, all but created-at (transports may carry it
+ * natively). `impliedContentType`: a content type the transport's reader assumes for an SDK record that names none
+ * (Kafka: JSON), left out when the envelope has it, since each header costs the client per record.
+ */
+export function envelopeHeaders(envelope: Envelope, impliedContentType?: string): Record<string, string> {
+  const headers: Record<string, string> = { ...envelope.headers, [WireHeader.ID]: envelope.id, [WireHeader.TYPE]: envelope.type };
+  if (envelope.contentType !== impliedContentType) headers[WireHeader.CONTENT_TYPE] = envelope.contentType;
   if (envelope.correlationId !== undefined) headers[WireHeader.CORRELATION_ID] = envelope.correlationId;
   if (envelope.causationId !== undefined) headers[WireHeader.CAUSATION_ID] = envelope.causationId;
   return headers;

@@ -12,7 +12,7 @@ describe('Kafka wire mapping', () => {
     return fromWireRecord(record, { id: 'kafka:t:0:7', attempt: 1, defaultContentType: 'application/json', timestamp: createdAtOf(record, received) });
   };
 
-  it('writes the envelope fields as rmq-* headers; created-at travels in the SDK id (a UUIDv7), so no timestamp and no header', () => {
+  it('writes the envelope fields as rmq-* headers; created-at travels in the SDK id (a UUIDv7), so no timestamp and no header; JSON is implied', () => {
     const message = envelopeToKafka(envelope, body);
     assert.equal(message.timestamp, undefined);
     assert.equal(message.key, 'o-1');
@@ -20,9 +20,25 @@ describe('Kafka wire mapping', () => {
       tenant: 't',
       [WireHeader.ID]: envelope.id,
       [WireHeader.TYPE]: 'order.placed',
-      [WireHeader.CONTENT_TYPE]: 'application/json',
       [WireHeader.CORRELATION_ID]: 'c-1',
     });
+  });
+
+  it('an SDK record without rmq-content-type reads as JSON, whatever the reader’s default; another content type travels as a header', () => {
+    const readAs = (sent: ReturnType<typeof envelopeToKafka>, defaultContentType: string) => {
+      const received = receive(sent, envelope.createdAt.getTime());
+      return fromWireRecord(fromKafka(received), { id: 'kafka:t:0:7', attempt: 1, defaultContentType, timestamp: undefined }).contentType;
+    };
+    assert.equal(readAs(envelopeToKafka(envelope, body), 'text/plain'), 'application/json');
+    const text: Envelope = { ...envelope, contentType: 'text/plain; charset=utf-8' };
+    const sent = envelopeToKafka(text, body);
+    assert.equal(sent.headers[WireHeader.CONTENT_TYPE], 'text/plain; charset=utf-8');
+    assert.equal(readAs(sent, 'application/json'), 'text/plain; charset=utf-8');
+    // A foreign record (no rmq-id) still takes the reader's default.
+    const foreign = fromKafka({ key: null, value: body, headers: {}, offset: '1' });
+    assert.equal(fromWireRecord(foreign, { id: 'kafka:t:0:1', attempt: 1, defaultContentType: 'text/plain' }).contentType, 'text/plain');
+    // A dead letter of an SDK record names the content type explicitly.
+    assert.equal(fromKafka(receive(envelopeToKafka(envelope, body), 0)).headers[WireHeader.CONTENT_TYPE], 'application/json');
   });
 
   it('reads the envelope back with created-at from the id, to the millisecond, whatever the record timestamp says', () => {
