@@ -27,6 +27,9 @@ interface RdProducer {
   on(event: 'delivery-report', listener: (error: unknown, report: DeliveryReport) => void): unknown;
 }
 
+/** librdkafka's default `linger.ms`; `publish.lingerMs` above it is passed on. */
+export const CONFLUENT_MIN_LINGER_MS = 5;
+
 /** What the driver sets on librdkafka beyond the SDK's resolved configuration. */
 export interface ConfluentDriverOptions {
   /** Extra librdkafka producer properties, applied last. */
@@ -62,7 +65,9 @@ function producerConfig(config: ResolvedKafkaConfig, producer: ProducerOptions, 
     acks: -1,
     'allow.auto.create.topics': producer.allowAutoTopicCreation,
     'socket.connection.setup.timeout.ms': config.connectionTimeoutMs,
-    'linger.ms': config.publish.lingerMs,
+    // librdkafka batches by lingering alone (kafkajs' publisher also gathers while a request is in flight): at least
+    // its own default, 5 ms, which measured 0.85–0.86× of raw kafkajs sendBatch against 0.76–0.82× with 2 ms.
+    'linger.ms': Math.max(config.publish.lingerMs, CONFLUENT_MIN_LINGER_MS),
     'batch.num.messages': config.publish.maxBatchSize,
     'batch.size': config.publish.maxBatchBytes,
     // The broker (the topic's max.message.bytes) decides what is too large, as with kafkajs; librdkafka's own
