@@ -78,6 +78,13 @@ export function toPublishError(error: unknown, topics: readonly string[], timeou
   return new PublishNackedError(`Kafka did not accept the message: ${detail}`, { cause: error });
 }
 
+/** The producer cannot go on (its idempotence sequence or epoch broke, or librdkafka raised a fatal error): replace it. */
+export function breaksProducer(error: unknown): boolean {
+  const e = root(error);
+  const rdType = librdkafkaType(e);
+  return rdType !== undefined ? RD_PRODUCER_STATE.has(rdType) : e.type !== undefined && PRODUCER_STATE.has(e.type);
+}
+
 /** The group is being rebalanced (or this member fell out of it): stop, commit what is done, rejoin. */
 export function isRebalancing(error: unknown): boolean {
   const type = root(error).type;

@@ -17,7 +17,7 @@ import {
 } from '../../core/index.js';
 import type { ResolvedKafkaConfig } from './config.js';
 import type { ProducerDriver } from './driver.js';
-import { toPublishError } from './kafka-errors.js';
+import { breaksProducer, toPublishError } from './kafka-errors.js';
 import { envelopeToKafka, toKafka, type OutgoingKafkaMessage } from './kafka-wire.js';
 import type { TopicRegistry } from './topic-registry.js';
 
@@ -55,7 +55,9 @@ export class KafkaPublisher implements Publisher {
    * `newProducer` makes a connected idempotent producer (`connected`, if given, is one already made). After
    * an uncertain failure (timeout, lost broker, missing partition ack, broken sequence) the publisher drops
    * that lane's producer and takes a new one, whose fresh producer id keeps the old one's retries from
-   * colliding with what is sent next.
+   * colliding with what is sent next. A pipelining client keeps its producer except when its sequence state
+   * broke: it recovers from timeouts itself (librdkafka bumps the epoch), and a second producer beside requests
+   * still in flight in the first could store a partition's later messages before its earlier ones.
    */
   constructor(
     private readonly newProducer: () => Promise<ProducerDriver>,
@@ -259,7 +261,7 @@ export class KafkaPublisher implements Publisher {
       this.settle(items, error);
     } catch (error) {
       const typed = ReliableMqError.is(error) ? error : toPublishError(error, [topic], this.config.timeoutMs);
-      if (typed instanceof PublishTimeoutError || typed instanceof ConnectionLostError) this.dropProducer(lane);
+      if (this.pipelined ? breaksProducer(error) : typed instanceof PublishTimeoutError || typed instanceof ConnectionLostError) this.dropProducer(lane);
       this.settle(items, typed);
     }
   }

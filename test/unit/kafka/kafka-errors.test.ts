@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { isRebalancing, toPublishError } from '../../../src/adapters/kafka/kafka-errors.js';
+import { breaksProducer, isRebalancing, toPublishError } from '../../../src/adapters/kafka/kafka-errors.js';
 import { ConnectionLostError, MessageValidationError, PublishNackedError, PublishTimeoutError, UnroutableError } from '../../../src/core/index.js';
 
 function kafkaError(name: string, type?: string, cause?: unknown): Error {
@@ -44,6 +44,18 @@ describe('Kafka error mapping', () => {
     assert.ok(toPublishError(thrown(-184), ['orders'], 1000) instanceof PublishNackedError); // queue full: retriable nack
     assert.ok(toPublishError(thrown(10), ['orders'], 1000) instanceof MessageValidationError);
     assert.ok(toPublishError(thrown(-188), ['orders'], 1000) instanceof UnroutableError);
+  });
+
+  it('tells which failures leave the producer unusable (replace it) and which it recovers from', () => {
+    const rd = (type: string, code: number): Error => Object.assign(new Error(type), { name: 'KafkaJSError', type, code });
+    assert.ok(breaksProducer(rd('ERR__FATAL', -150)));
+    assert.ok(breaksProducer(rd('ERR_OUT_OF_ORDER_SEQUENCE_NUMBER', 45)));
+    assert.ok(breaksProducer(kafkaError('KafkaJSProtocolError', 'UNKNOWN_PRODUCER_ID')));
+    assert.ok(breaksProducer(kafkaError('KafkaJSNumberOfRetriesExceeded', undefined, kafkaError('KafkaJSProtocolError', 'OUT_OF_ORDER_SEQUENCE_NUMBER'))));
+    assert.ok(!breaksProducer(rd('ERR__MSG_TIMED_OUT', -192)));
+    assert.ok(!breaksProducer(rd('ERR__TRANSPORT', -195)));
+    assert.ok(!breaksProducer(kafkaError('KafkaJSConnectionError')));
+    assert.ok(!breaksProducer(new PublishTimeoutError(1000)));
   });
 
   it('recognises a rebalance, also wrapped', () => {

@@ -227,4 +227,38 @@ describe('KafkaPublisher batching', () => {
       process.off('unhandledRejection', onUnhandled);
     }
   });
+
+  it('pipelined: keeps its producer through timeouts and lost connections (the client recovers), replaces it when its sequence state broke', async () => {
+    // As the Confluent driver reports them: librdkafka's code, and its name as `type`.
+    const failures: Error[] = [
+      Object.assign(new Error('Local: Message timed out'), { code: -192, type: 'ERR__MSG_TIMED_OUT' }),
+      Object.assign(new Error('Local: Broker transport failure'), { code: -195, type: 'ERR__TRANSPORT' }),
+      Object.assign(new Error('Local: Fatal error'), { code: -150, type: 'ERR__FATAL' }),
+    ];
+    let made = 0;
+    const producer: ProducerDriver = {
+      connect: () => Promise.resolve(),
+      disconnect: () => Promise.resolve(),
+      sendBatch: () => Promise.reject(failures.shift() ?? new Error('unexpected')),
+    };
+    const publisher = new KafkaPublisher(
+      () => {
+        made += 1;
+        return Promise.resolve(producer);
+      },
+      () => 0,
+      topics,
+      new MessageSerializer(),
+      config,
+      undefined,
+      true,
+    );
+    await assert.rejects(publisher.publish('t', { type: 't', payload: 1 }), (e: unknown) => e instanceof PublishTimeoutError);
+    await assert.rejects(publisher.publish('t', { type: 't', payload: 2 }), (e: unknown) => e instanceof ConnectionLostError);
+    assert.equal(made, 1, 'the same producer after a timeout and a transport failure');
+    await assert.rejects(publisher.publish('t', { type: 't', payload: 3 }), (e: unknown) => e instanceof ConnectionLostError && /sequence state broke/.test(e.message));
+    await assert.rejects(publisher.publish('t', { type: 't', payload: 4 }));
+    assert.equal(made, 2, 'a new producer after the fatal error');
+    await publisher.close();
+  });
 });
