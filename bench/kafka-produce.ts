@@ -134,9 +134,7 @@ async function sdkCase(clients: Clients, id: 'sdk-all' | 'sdk-loops' | 'ck-sdk-l
     await publisher.close();
     unregister();
   }
-  const stored = await scratch.stored(topic);
-  await scratch.remove({ topics: [topic] });
-  return { id, messages, stored, expected: messages + 1, heapGrowth: memory.peakHeapUsed - memory.baseline, ...measured };
+  return finished(scratch, id, topic, messages + 1, memory, measured);
 }
 
 /** (d): Confluent's KafkaJS-compatible producer, idempotent, acks -1 (set on the producer), librdkafka's linger 2 ms. */
@@ -167,9 +165,7 @@ async function confluentRawCase(clients: Clients, id: 'ck-raw-batch-headers', me
     await producer.disconnect();
     unregister();
   }
-  const stored = await scratch.stored(topic);
-  await scratch.remove({ topics: [topic] });
-  return { id, messages, stored, expected: messages + 1, heapGrowth: memory.peakHeapUsed - memory.baseline, ...measured };
+  return finished(scratch, id, topic, messages + 1, memory, measured);
 }
 
 async function rawCase(clients: Clients, id: 'raw-batch' | 'raw-batch-headers' | 'raw-each', messages: number, label: string): Promise<Result> {
@@ -189,9 +185,14 @@ async function rawCase(clients: Clients, id: 'raw-batch' | 'raw-batch-headers' |
     await producer.disconnect();
     unregister();
   }
+  return finished(scratch, id, topic, messages + 1, memory, measured);
+}
+
+/** Counts what the topic holds, deletes it, and gives the case's result (`expected`: the records acknowledged). */
+async function finished(scratch: KafkaScratch, id: CaseId, topic: string, expected: number, memory: HeapSampler, measured: Measured): Promise<Result> {
   const stored = await scratch.stored(topic);
   await scratch.remove({ topics: [topic] });
-  return { id, messages, stored, expected: messages + 1, heapGrowth: memory.peakHeapUsed - memory.baseline, ...measured };
+  return { id, messages: expected - 1, stored, expected, heapGrowth: memory.peakHeapUsed - memory.baseline, ...measured };
 }
 
 async function sampled<T>(memory: HeapSampler, task: () => Promise<T>): Promise<T> {

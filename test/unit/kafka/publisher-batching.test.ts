@@ -28,7 +28,7 @@ const topics = { ensure: () => Promise.resolve(), partitions: () => Promise.reso
 const config = { lingerMs: 2, maxBatchSize: 100, maxBatchBytes: 900_000, maxBuffered: 10_000, timeoutMs: 5000, producers: 1 };
 const byKey = (_topic: string, count: number, key: string | null): number => (key === null ? 0 : key.length % count);
 
-function publisherOn(producer: ProducerDriver, overrides: Partial<typeof config> = {}): { publisher: KafkaPublisher; producersMade: () => number } {
+function publisherOn(producer: ProducerDriver, overrides: Partial<typeof config> = {}, pipelined = false): { publisher: KafkaPublisher; producersMade: () => number } {
   let made = 0;
   const publisher = new KafkaPublisher(
     () => {
@@ -39,6 +39,8 @@ function publisherOn(producer: ProducerDriver, overrides: Partial<typeof config>
     topics,
     new MessageSerializer(),
     { ...config, ...overrides },
+    undefined,
+    pipelined,
   );
   return { publisher, producersMade: () => made };
 }
@@ -168,19 +170,7 @@ describe('KafkaPublisher batching', () => {
         });
       },
     };
-    let made = 0;
-    const publisher = new KafkaPublisher(
-      () => {
-        made += 1;
-        return Promise.resolve(producer);
-      },
-      () => 0,
-      topics,
-      new MessageSerializer(),
-      { ...config, producers: 4 },
-      undefined,
-      true,
-    );
+    const { publisher, producersMade } = publisherOn(producer, { producers: 4 }, true);
     const first = Array.from({ length: 150 }, (_, i) => publisher.publish('t', { type: 't', payload: i }));
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
@@ -188,7 +178,7 @@ describe('KafkaPublisher batching', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     assert.equal(handed.length, 3, 'two batches of the first tick (maxBatchSize 100) and the second tick, none acknowledged yet');
     assert.deepEqual(handed.flat(), Array.from({ length: 160 }, (_, i) => i), 'handed over in publish order');
-    assert.equal(made, 1, 'one producer, whatever `producers` says');
+    assert.equal(producersMade(), 1, 'one producer, whatever `producers` says');
     for (const release of held) release();
     await Promise.all([...first, ...second]);
     await publisher.close();
@@ -235,30 +225,18 @@ describe('KafkaPublisher batching', () => {
       Object.assign(new Error('Local: Broker transport failure'), { code: -195, type: 'ERR__TRANSPORT' }),
       Object.assign(new Error('Local: Fatal error'), { code: -150, type: 'ERR__FATAL' }),
     ];
-    let made = 0;
     const producer: ProducerDriver = {
       connect: () => Promise.resolve(),
       disconnect: () => Promise.resolve(),
       sendBatch: () => Promise.reject(failures.shift() ?? new Error('unexpected')),
     };
-    const publisher = new KafkaPublisher(
-      () => {
-        made += 1;
-        return Promise.resolve(producer);
-      },
-      () => 0,
-      topics,
-      new MessageSerializer(),
-      config,
-      undefined,
-      true,
-    );
+    const { publisher, producersMade } = publisherOn(producer, {}, true);
     await assert.rejects(publisher.publish('t', { type: 't', payload: 1 }), (e: unknown) => e instanceof PublishTimeoutError);
     await assert.rejects(publisher.publish('t', { type: 't', payload: 2 }), (e: unknown) => e instanceof ConnectionLostError);
-    assert.equal(made, 1, 'the same producer after a timeout and a transport failure');
+    assert.equal(producersMade(), 1, 'the same producer after a timeout and a transport failure');
     await assert.rejects(publisher.publish('t', { type: 't', payload: 3 }), (e: unknown) => e instanceof ConnectionLostError && /sequence state broke/.test(e.message));
     await assert.rejects(publisher.publish('t', { type: 't', payload: 4 }));
-    assert.equal(made, 2, 'a new producer after the fatal error');
+    assert.equal(producersMade(), 2, 'a new producer after the fatal error');
     await publisher.close();
   });
 });
