@@ -88,9 +88,13 @@ interface Call {
   remaining: number;
   baseOffset: number;
   error: Error | undefined;
-  readonly topic: string;
-  readonly partition: number;
-  readonly done: (error: Error | undefined, call: Call) => void;
+  readonly settle: (call: Call) => void;
+}
+
+/** One record reported on (or never to be): the call settles with the last one. */
+function countDown(call: Call): void {
+  call.remaining -= 1;
+  if (call.remaining === 0) call.settle(call);
 }
 
 function confluentProducer(producer: RdProducer, codeNames: ReadonlyMap<number, string>): ProducerDriver {
@@ -98,8 +102,7 @@ function confluentProducer(producer: RdProducer, codeNames: ReadonlyMap<number, 
     const call = report.opaque as Call;
     if (error) call.error ??= named(error as Error, codeNames);
     else if (report.offset < call.baseOffset) call.baseOffset = report.offset;
-    call.remaining -= 1;
-    if (call.remaining === 0) call.done(call.error, call);
+    countDown(call);
   });
   return {
     connect: () =>
@@ -139,11 +142,9 @@ function produceAll(producer: RdProducer, topic: string, messages: readonly Outg
       remaining: messages.length + 1, // + 1 until every message is handed over
       baseOffset: Number.MAX_SAFE_INTEGER,
       error: undefined,
-      topic,
-      partition,
-      done: (error, settled) => {
+      settle: ({ error, baseOffset }) => {
         if (error) reject(error);
-        else resolve([{ topicName: settled.topic, partition: settled.partition, errorCode: 0, baseOffset: String(settled.baseOffset) }]);
+        else resolve([{ topicName: topic, partition, errorCode: 0, baseOffset: String(baseOffset) }]);
       },
     };
     for (const message of messages) {
@@ -151,11 +152,10 @@ function produceAll(producer: RdProducer, topic: string, messages: readonly Outg
         producer.produce(topic, message.partition ?? -1, message.value, message.key, message.timestamp === undefined ? null : Number(message.timestamp), call, headerList(message.headers));
       } catch (error) {
         call.error ??= named(error as Error, codeNames);
-        call.remaining -= 1; // no report will come for it
+        countDown(call); // no report will come for it
       }
     }
-    call.remaining -= 1;
-    if (call.remaining === 0) call.done(call.error, call);
+    countDown(call);
   });
 }
 
