@@ -117,8 +117,9 @@ const batchHandler: BatchHandler = async (messages, context) => {
     }
   }
   const t = String(Date.now());
-  out(`group ${String(messages.length)} ${String(fresh)} ${t} ${String(at)}`);
-  for (const m of messages) out(`done ${m.id} ${t}`);
+  // One write (under PIPE_BUF, so the pipe takes it whole or not at all): a kill between a `group` line and its `done`
+  // lines would count the group's messages both as committed here and as "killed during the commit".
+  out([`group ${String(messages.length)} ${String(fresh)} ${t} ${String(at)}`, ...messages.map((m) => `done ${m.id} ${t}`)].join('\n'));
   if (slowAfter > 0) await sleep(slowAfter);
   for (const m of messages) out(`ret ${m.id}`);
 };
