@@ -6,6 +6,7 @@
  *   npx tsx bench/kafka-produce.ts
  *   BENCH_N=100000 BENCH_N_EACH=5000 BENCH_BATCH=1000 BENCH_LOOPS=1000 BENCH_KEYS=100 BENCH_PARTITIONS=6 KAFKA_BROKERS=127.0.0.1:9092
  *   BENCH_CASES=sdk-loops,raw-batch,sdk-all,raw-batch-headers,raw-each (a subset, in that order)
+ *   BENCH_ROUNDS=5: the cases run that many times, interleaved; the targets are judged on the median of the rounds' ratios
  *   SDK publish settings to experiment with: BENCH_LINGER_MS, BENCH_MAX_BATCH, BENCH_MAX_BUFFERED, BENCH_PRODUCERS (unset: the SDK's defaults)
  */
 import type { Kafka } from 'kafkajs';
@@ -44,6 +45,7 @@ const LOOPS = intEnv('BENCH_LOOPS', 1_000);
 const KEYS = intEnv('BENCH_KEYS', 100);
 const PARTITIONS = intEnv('BENCH_PARTITIONS', 6);
 const WARMUP = intEnv('BENCH_WARMUP', 10_000);
+const ROUNDS = intEnv('BENCH_ROUNDS', 1);
 const ALL_CASES = ['sdk-loops', 'raw-batch', 'ck-sdk-loops', 'sdk-all', 'raw-batch-headers', 'ck-raw-batch-headers', 'raw-each'] as const;
 type CaseId = (typeof ALL_CASES)[number];
 const CASES = listEnv('BENCH_CASES', ALL_CASES, ALL_CASES);
@@ -207,13 +209,11 @@ async function sampled<T>(memory: HeapSampler, task: () => Promise<T>): Promise<
 }
 
 function report(results: readonly Result[]): void {
-  const rate = (r: Result): number => (r.messages * 1000) / r.ms;
   const find = (id: CaseId): Result | undefined => results.find((o) => o.id === id);
   const batch = find('raw-batch');
   const headers = find('raw-batch-headers');
   const each = find('raw-each');
   const confluentRaw = find('ck-raw-batch-headers');
-  const isSdk = (r: Result): boolean => r.id === 'sdk-all' || r.id === 'sdk-loops' || r.id === 'ck-sdk-loops';
   printTable(
     [
       { header: 'case' },
@@ -230,7 +230,7 @@ function report(results: readonly Result[]): void {
       { header: 'end offsets sum to N+1' },
     ],
     results.map((r) => {
-      const sdk = isSdk(r);
+      const sdk = isSdk(r.id);
       return [
         LABELS[r.id],
         count(r.messages),
@@ -247,15 +247,50 @@ function report(results: readonly Result[]): void {
       ];
     }),
   );
+}
+
+const rate = (r: Result): number => (r.messages * 1000) / r.ms;
+const isSdk = (id: CaseId): boolean => id === 'sdk-all' || id === 'sdk-loops' || id === 'ck-sdk-loops';
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+/**
+ * Every round's rates and the SDK's ratios to (c) and (b) of the same round; the targets judged on the median ratio,
+ * since one run of a case spreads by ±15 % on this machine.
+ */
+function verdicts(rounds: ReadonlyArray<readonly Result[]>): void {
+  const ids = (rounds[0] ?? []).map((r) => r.id);
+  const of = (round: readonly Result[], id: CaseId): Result | undefined => round.find((r) => r.id === id);
+  if (rounds.length > 1) {
+    console.log('');
+    printTable(
+      [{ header: 'case' }, ...rounds.map((_, i) => ({ header: `round ${String(i + 1)} msgs/s`, align: 'right' as const })), { header: 'median', align: 'right' }],
+      ids.map((id) => {
+        const rates = rounds.map((round) => of(round, id)).map((r) => (r ? rate(r) : Number.NaN));
+        return [LABELS[id], ...rates.map((v) => count(v)), count(median(rates))];
+      }),
+    );
+  }
   console.log('');
-  for (const r of results.filter(isSdk)) {
-    if (batch) {
-      const value = rate(r) / rate(batch);
-      console.log(`  ${LABELS[r.id]}: ${ratio(value)} of raw (c); target ≥ ${ratio(TARGET_BATCH)}: ${value >= TARGET_BATCH ? 'met' : 'NOT met'}`);
-    }
-    if (each) {
-      const value = rate(r) / rate(each);
-      console.log(`  ${LABELS[r.id]}: ${ratio(value)} of raw (b); target ≥ ${ratio(TARGET_EACH)}: ${value >= TARGET_EACH ? 'met' : 'NOT met'}`);
+  const targets = [
+    { base: 'raw-batch', name: '(c)', target: TARGET_BATCH },
+    { base: 'raw-each', name: '(b)', target: TARGET_EACH },
+  ] as const;
+  for (const id of ids.filter(isSdk)) {
+    for (const { base, name, target } of targets) {
+      const ratios = rounds.flatMap((round) => {
+        const sdk = of(round, id);
+        const raw = of(round, base);
+        return sdk && raw ? [rate(sdk) / rate(raw)] : [];
+      });
+      if (ratios.length === 0) continue;
+      const value = median(ratios);
+      const each = ratios.length > 1 ? ` (rounds: ${ratios.map((v) => ratio(v)).join(', ')}; median)` : '';
+      console.log(`  ${LABELS[id]}: ${ratio(value)} of raw ${name}${each}; target ≥ ${ratio(target)}: ${value >= target ? 'met' : 'NOT met'}`);
     }
   }
 }
@@ -293,16 +328,24 @@ await runKafkaBench('produce', 10 * 60_000, async (scratch) => {
   // Warm-up (JIT, broker code paths), not reported.
   await sdkCase(clients, 'sdk-loops', WARMUP, 'warmup-sdk');
   await rawCase(clients, 'raw-batch', WARMUP, 'warmup-raw');
-  const results: Result[] = [];
   if (confluent && CASES.includes('ck-sdk-loops')) await sdkCase(clients, 'ck-sdk-loops', WARMUP, 'warmup-ck');
-  for (const id of ALL_CASES.filter((c) => CASES.includes(c) && (confluent || !c.startsWith('ck-')))) {
-    if (id === 'sdk-all' || id === 'sdk-loops' || id === 'ck-sdk-loops') results.push(await sdkCase(clients, id, N, id));
-    else if (id === 'ck-raw-batch-headers') results.push(await confluentRawCase(clients, id, N, id));
-    else results.push(await rawCase(clients, id, id === 'raw-each' ? N_EACH : N, id));
-    console.log(`  ${LABELS[id]}: done`);
+  const rounds: Result[][] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const results: Result[] = [];
+    for (const id of ALL_CASES.filter((c) => CASES.includes(c) && (confluent || !c.startsWith('ck-')))) {
+      const label = ROUNDS > 1 ? `${id}-r${String(round)}` : id;
+      if (isSdk(id)) results.push(await sdkCase(clients, id as 'sdk-all' | 'sdk-loops' | 'ck-sdk-loops', N, label));
+      else if (id === 'ck-raw-batch-headers') results.push(await confluentRawCase(clients, id, N, label));
+      else results.push(await rawCase(clients, id as 'raw-batch' | 'raw-batch-headers' | 'raw-each', id === 'raw-each' ? N_EACH : N, label));
+      console.log(`  ${ROUNDS > 1 ? `round ${String(round)}: ` : ''}${LABELS[id]}: done`);
+    }
+    rounds.push(results);
+    console.log('');
+    if (ROUNDS > 1) console.log(`  round ${String(round)} of ${String(ROUNDS)}:`);
+    report(results);
   }
-  console.log('');
-  report(results);
+  verdicts(rounds);
+  const results = rounds.flat();
   await transport.close();
   await confluent?.transport.close();
   const lost = results.filter((r) => r.stored !== r.expected);
