@@ -15,7 +15,7 @@ import { KafkaTransport, type KafkaPublishConfig } from '../src/adapters/kafka/i
 import { confluentProducerDriver, type ConfluentKafka } from '../src/adapters/kafka/index.js';
 import { partitionOfKey } from '../src/adapters/kafka/murmur2.js';
 import { intEnv, listEnv } from './lib/env.js';
-import { count, fixed, mb, printTable, ratio } from './lib/format.js';
+import { count, fixed, mb, median, printTable, ratio } from './lib/format.js';
 import {
   KAFKA_BROKERS,
   RAW_PRODUCER,
@@ -251,12 +251,6 @@ function report(results: readonly Result[]): void {
 
 const rate = (r: Result): number => (r.messages * 1000) / r.ms;
 const isSdk = (id: CaseId): boolean => id === 'sdk-all' || id === 'sdk-loops' || id === 'ck-sdk-loops';
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
 
 /**
  * Every round's rates and the SDK's ratios to (c) and (b) of the same round; the targets judged on the median ratio,

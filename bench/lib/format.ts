@@ -34,3 +34,10 @@ export const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 
 /** `12.3` */
 export const fixed = (value: number, digits = 1): string => value.toFixed(digits);
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
