@@ -3,10 +3,13 @@
  * doing nothing, offsets committed after processing: the SDK's subscriber (concurrency 6 and 1, `orderBy: 'partition'`)
  * against raw kafkajs `eachBatch` (resolve each offset, commit the batch's next offset, 6 partitions concurrently), once
  * doing nothing with the records and once reading the SDK's envelope from them (header values to strings, JSON.parse).
- * Every case reads the same topic from the beginning with a fresh consumer group.
+ * Every case reads the same topic from the beginning with a fresh consumer group. When Confluent's client loads, one
+ * more case for comparison: its KafkaJS-compatible consumer doing what raw kafkajs does (not the SDK: its consumers
+ * are kafkajs).
  *
  *   npx tsx bench/kafka-consume.ts
  *   BENCH_N=200000 BENCH_PARTITIONS=6 BENCH_KEYS=100 BENCH_WARMUP=20000 BENCH_CASE_TIMEOUT_MS=120000 KAFKA_BROKERS=127.0.0.1:9092
+ *   BENCH_CK_CONSUMER='js.consumer.max.batch.size=1000,fetch.wait.max.ms=100': librdkafka properties for the Confluent case
  *   BENCH_ROUNDS=5: the four cases run that many times, interleaved; the target is judged on the median of the rounds' ratios
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
@@ -19,6 +22,7 @@ import {
   envelopeMessage,
   kafkaBrokerPid,
   kafkaVersionInfo,
+  loadConfluent,
   measureKafka,
   printHeader,
   rawKafka,
@@ -40,14 +44,37 @@ const TARGET = 0.8;
 /** The consumer settings the SDK uses by default (`config.ts`), given to the raw consumer too. */
 const CONSUMER = { sessionTimeout: 30_000, heartbeatInterval: 3_000, rebalanceTimeout: 60_000, maxBytesPerPartition: 1_048_576, maxBytes: 10_485_760, maxWaitTimeInMs: 1_000, allowAutoTopicCreation: false };
 
-type Impl = 'sdk-c6' | 'sdk-c1' | 'raw' | 'raw-decode';
+type Impl = 'sdk-c6' | 'sdk-c1' | 'raw' | 'raw-decode' | 'ck-raw' | 'ck-native';
 
 const LABELS: Record<Impl, string> = {
   'sdk-c6': `SDK, concurrency ${String(PARTITIONS)}, orderBy partition`,
   'sdk-c1': 'SDK, concurrency 1 (default), orderBy partition',
   raw: `raw eachBatch, ${String(PARTITIONS)} partitions concurrently, commit per batch`,
   'raw-decode': "raw eachBatch as above, reading the SDK's envelope (headers to strings, JSON.parse)",
+  'ck-raw': "raw Confluent (KafkaJS-compatible API), eachBatch as raw above",
+  'ck-native': 'raw Confluent (its own KafkaConsumer), consume(1,000) in a loop, commit per call',
 };
+
+/** The parts of Confluent's client the `ck-raw` (KafkaJS-compatible API) and `ck-native` cases use. */
+interface ConfluentKafkaJS {
+  readonly KafkaJS: {
+    readonly Kafka: new (config: Record<string, unknown>) => { consumer(config: Record<string, unknown>): Consumer };
+  };
+  readonly KafkaConsumer: new (config: Record<string, unknown>, topicConfig: Record<string, unknown>) => NativeConsumer;
+}
+
+interface NativeConsumer {
+  connect(options: Record<string, unknown>, callback: (error: unknown) => void): void;
+  subscribe(topics: string[]): void;
+  consume(count: number, callback: (error: unknown, messages: Array<{ partition: number; offset: number }>) => void): void;
+  commit(offsets: Array<{ topic: string; partition: number; offset: number }>): void;
+  disconnect(callback: () => void): void;
+  on(event: 'rebalance', listener: (error: { code: number }) => void): void;
+}
+const confluent = loadConfluent() as ConfluentKafkaJS | undefined;
+/** librdkafka's code for a rebalance that assigns partitions (ERR__ASSIGN_PARTITIONS). */
+const ASSIGN_PARTITIONS = -175;
+const CK_CONSUMER: Record<string, string> = Object.fromEntries((process.env['BENCH_CK_CONSUMER'] ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 
 /** What any consumer of the SDK's records does before its handler: header values to strings, the JSON body parsed. */
 function readEnvelope(message: KafkaMessage): unknown {
@@ -119,17 +146,33 @@ async function preload(clients: Clients, topic: string, messages: number): Promi
   if (stored !== messages) throw new Error(`${topic}: preloaded ${String(stored)} of ${String(messages)} messages`);
 }
 
-async function rawConsume(clients: Clients, topic: string, groupId: string, counter: HandledCounter, decode: boolean): Promise<void> {
-  const consumer: Consumer = clients.raw.consumer({ groupId, ...CONSUMER });
-  const unregister = clients.scratch.closeOnCleanUp(() => consumer.disconnect());
-  consumer.on(consumer.events.GROUP_JOIN, () => {
-    noteJoin(groupId);
+/** Confluent's KafkaJS-compatible consumer, set up as the raw kafkajs one (it has no GROUP_JOIN event: its assignment is the join). */
+function confluentConsumer(groupId: string): Consumer {
+  if (!confluent) throw new Error("ck-raw: Confluent's client does not load");
+  const kafka = new confluent.KafkaJS.Kafka({ kafkaJS: { clientId: `${groupId}.ck`, brokers: [...KAFKA_BROKERS], logLevel: 0 } });
+  const { sessionTimeout, heartbeatInterval, maxWaitTimeInMs } = CONSUMER;
+  return kafka.consumer({
+    kafkaJS: { groupId, sessionTimeout, heartbeatInterval, maxWaitTimeInMs, fromBeginning: true, autoCommit: false },
+    ...CK_CONSUMER,
+    rebalance_cb: (error: { code: number }) => {
+      if (error.code === ASSIGN_PARTITIONS) noteJoin(groupId);
+    },
   });
+}
+
+async function rawConsume(clients: Clients, topic: string, groupId: string, counter: HandledCounter, decode: boolean, kind: 'kafkajs' | 'confluent' = 'kafkajs'): Promise<void> {
+  const consumer: Consumer = kind === 'confluent' ? confluentConsumer(groupId) : clients.raw.consumer({ groupId, ...CONSUMER });
+  const unregister = clients.scratch.closeOnCleanUp(() => consumer.disconnect());
+  if (kind === 'kafkajs') {
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      noteJoin(groupId);
+    });
+  }
   try {
     await consumer.connect();
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.subscribe(kind === 'confluent' ? { topics: [topic] } : { topics: [topic], fromBeginning: true });
     await consumer.run({
-      autoCommit: false,
+      ...(kind === 'kafkajs' ? { autoCommit: false } : {}), // Confluent's takes it in the consumer's config
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: PARTITIONS,
       eachBatch: async (payload: EachBatchPayload) => {
@@ -150,6 +193,54 @@ async function rawConsume(clients: Clients, topic: string, groupId: string, coun
     await within(CASE_TIMEOUT_MS, `${groupId} raw consume`, counter.finished);
   } finally {
     await consumer.disconnect(); // stops after the running batches, whose commits are awaited
+    unregister();
+  }
+}
+
+/** Confluent's own consumer API: batches of up to 1,000 records per call, the next offsets committed per call. */
+async function nativeConsume(clients: Clients, topic: string, groupId: string, counter: HandledCounter): Promise<void> {
+  if (!confluent) throw new Error("ck-native: Confluent's client does not load");
+  const consumer = new confluent.KafkaConsumer(
+    { 'group.id': groupId, 'metadata.broker.list': KAFKA_BROKERS.join(','), 'enable.auto.commit': false, rebalance_cb: true, 'fetch.wait.max.ms': CONSUMER.maxWaitTimeInMs, ...CK_CONSUMER },
+    { 'auto.offset.reset': 'earliest' },
+  );
+  consumer.on('rebalance', (error) => {
+    if (error.code === ASSIGN_PARTITIONS) noteJoin(groupId);
+  });
+  let running = true;
+  const stop = (): Promise<void> => {
+    running = false;
+    return new Promise((resolve) => {
+      consumer.disconnect(resolve);
+    });
+  };
+  const unregister = clients.scratch.closeOnCleanUp(stop);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      consumer.connect({}, (error) => {
+        if (error) reject(error instanceof Error ? error : new Error(JSON.stringify(error)));
+        else resolve();
+      });
+    });
+    consumer.subscribe([topic]);
+    const loop = (): void => {
+      consumer.consume(1_000, (error, messages) => {
+        if (!running) return;
+        const next = new Map<number, number>();
+        if (!error) {
+          for (const message of messages) {
+            counter.hit(); // the handler: does nothing
+            next.set(message.partition, message.offset + 1);
+          }
+        }
+        if (next.size > 0) consumer.commit([...next].map(([partition, offset]) => ({ topic, partition, offset })));
+        setImmediate(loop);
+      });
+    };
+    loop();
+    await within(CASE_TIMEOUT_MS, `${groupId} native Confluent consume`, counter.finished);
+  } finally {
+    await stop();
     unregister();
   }
 }
@@ -179,7 +270,13 @@ async function runCase(clients: Clients, topic: string, impl: Impl, messages: nu
   const counter = new HandledCounter(messages);
   const start = now();
   const measured = await measureKafka(clients.brokerPid, () =>
-    impl === 'raw' || impl === 'raw-decode' ? rawConsume(clients, topic, groupId, counter, impl === 'raw-decode') : sdkConsume(clients, topic, group, impl === 'sdk-c6' ? PARTITIONS : 1, counter),
+    impl === 'ck-native'
+      ? nativeConsume(clients, topic, groupId, counter)
+      : impl === 'ck-raw'
+      ? rawConsume(clients, topic, groupId, counter, false, 'confluent')
+      : impl === 'raw' || impl === 'raw-decode'
+        ? rawConsume(clients, topic, groupId, counter, impl === 'raw-decode')
+        : sdkConsume(clients, topic, group, impl === 'sdk-c6' ? PARTITIONS : 1, counter),
   );
   const joined = joins.get(groupId) ?? [];
   const firstJoin = joined[0];
@@ -187,7 +284,7 @@ async function runCase(clients: Clients, topic: string, impl: Impl, messages: nu
   const ends = await scratch.endOffsets(topic);
   const committed = await scratch.committed(groupId, topic);
   const committedPartitions = [...ends].filter(([partition, end]) => committed.get(partition) === end).length;
-  await scratch.remove({ groups: [groupId], topics: impl.startsWith('raw') ? [] : [`${groupId}.dlq`] });
+  await scratch.remove({ groups: [groupId], topics: impl.startsWith('sdk') ? [`${groupId}.dlq`] : [] });
   return {
     impl,
     messages,
@@ -294,7 +391,7 @@ await runKafkaBench('consume', 15 * 60_000, async (scratch) => {
   const rounds: Result[][] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const results: Result[] = [];
-    for (const impl of ['sdk-c6', 'raw', 'sdk-c1', 'raw-decode'] as const) {
+    for (const impl of confluent ? (['sdk-c6', 'raw', 'sdk-c1', 'raw-decode', 'ck-raw', 'ck-native'] as const) : (['sdk-c6', 'raw', 'sdk-c1', 'raw-decode'] as const)) {
       results.push(await runCase(clients, topic, impl, N, `run${String(round)}`));
       console.log(`  ${ROUNDS > 1 ? `round ${String(round)}: ` : ''}${LABELS[impl]}: done`);
     }

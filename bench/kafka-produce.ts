@@ -10,7 +10,6 @@
  *   SDK publish settings to experiment with: BENCH_LINGER_MS, BENCH_MAX_BATCH, BENCH_MAX_BUFFERED, BENCH_PRODUCERS (unset: the SDK's defaults)
  */
 import type { Kafka } from 'kafkajs';
-import { createRequire } from 'node:module';
 import { KafkaTransport, type KafkaPublishConfig } from '../src/adapters/kafka/index.js';
 import { confluentProducerDriver, type ConfluentKafka } from '../src/adapters/kafka/index.js';
 import { partitionOfKey } from '../src/adapters/kafka/murmur2.js';
@@ -23,6 +22,7 @@ import {
   kafkaBrokerPid,
   kafkaVersionInfo,
   keyOf,
+  loadConfluent,
   collectGarbage,
   measureKafka,
   optionalIntEnv,
@@ -87,13 +87,6 @@ interface ConfluentKafkaJS {
   };
 }
 
-function loadConfluent(): (ConfluentKafka & { readonly KafkaJS: ConfluentKafkaJS }) | undefined {
-  try {
-    return createRequire(import.meta.url)('@confluentinc/kafka-javascript') as ConfluentKafka & { readonly KafkaJS: ConfluentKafkaJS };
-  } catch {
-    return undefined;
-  }
-}
 const RDKAFKA: Record<string, string> = Object.fromEntries((process.env['BENCH_RDKAFKA'] ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 
 interface Result extends Measured {
@@ -308,7 +301,7 @@ await runKafkaBench('produce', 10 * 60_000, async (scratch) => {
     producers: 'idempotent, maxInFlightRequests 1, acks -1, murmur2 partitioner (SDK and raw)',
     'SDK publish settings': `lingerMs ${String(lingerMs)}, maxBatchSize ${count(maxBatchSize)}, maxBuffered ${count(maxBuffered)}, producers ${String(producers)}${Object.keys(PUBLISH).length > 0 ? ' (set by env)' : ' (defaults)'}`,
   });
-  const client = loadConfluent();
+  const client = loadConfluent() as (ConfluentKafka & { readonly KafkaJS: ConfluentKafkaJS }) | undefined;
   const confluent = client && {
     client,
     transport: await KafkaTransport.connect(

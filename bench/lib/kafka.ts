@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -29,6 +30,18 @@ export function rawKafka(clientId: string): Kafka {
 }
 
 /** The raw producer is configured as the SDK's (`kafka-transport.ts`, `kafkajs-driver.ts`): idempotent, 1 request in flight, murmur2 partitioner. */
+/**
+ * Confluent's client (`@confluentinc/kafka-javascript`), or undefined when it does not load
+ * (`bash scripts/clients/confluent-kafka.sh ensure` builds it). The caller says which of its APIs it uses.
+ */
+export function loadConfluent(): unknown {
+  try {
+    return createRequire(import.meta.url)('@confluentinc/kafka-javascript');
+  } catch {
+    return undefined;
+  }
+}
+
 export const RAW_PRODUCER: ProducerConfig = { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner };
 
 /** Keys spread messages over partitions the same way for the SDK and raw (murmur2 of `key-<i mod keys>`). */
