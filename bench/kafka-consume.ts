@@ -15,7 +15,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { KafkaTransport, kafkajsDriver, type KafkaDriver, type KafkaSubscriber } from '../src/adapters/kafka/index.js';
 import { intEnv } from './lib/env.js';
-import { count, fixed, median, printTable, ratio } from './lib/format.js';
+import { count, fixed, printTable, ratio } from './lib/format.js';
 import {
   KAFKA_BROKERS,
   RAW_PRODUCER,
@@ -31,6 +31,7 @@ import {
   type KafkaScratch,
 } from './lib/kafka.js';
 import { RAW_BODY } from './lib/payload.js';
+import { ROUNDS, inRounds, printMedianRatio, printRoundRates } from './lib/rounds.js';
 import { HandledCounter, now, within } from './lib/timing.js';
 
 const N = intEnv('BENCH_N', 200_000);
@@ -38,7 +39,6 @@ const PARTITIONS = intEnv('BENCH_PARTITIONS', 6);
 const KEYS = intEnv('BENCH_KEYS', 100);
 const WARMUP = intEnv('BENCH_WARMUP', 20_000);
 const CASE_TIMEOUT_MS = intEnv('BENCH_CASE_TIMEOUT_MS', 120_000);
-const ROUNDS = intEnv('BENCH_ROUNDS', 1);
 const TARGET = 0.8;
 
 /** The consumer settings the SDK uses by default (`config.ts`), given to the raw consumer too. */
@@ -331,34 +331,15 @@ function report(results: readonly Result[]): void {
   );
 }
 
-/** Every round's rates, and the SDK's ratios to raw of the same round: the target judged on their median. */
+/** Every round's rates; the SDK's ratios to raw (the target, judged on their median) and to raw reading the envelope. */
 function verdicts(rounds: ReadonlyArray<readonly Result[]>): void {
   const impls = (rounds[0] ?? []).map((r) => r.impl);
-  const of = (round: readonly Result[], impl: Impl): Result | undefined => round.find((r) => r.impl === impl);
-  if (rounds.length > 1) {
-    console.log('');
-    printTable(
-      [{ header: 'consumer' }, ...rounds.map((_, i) => ({ header: `round ${String(i + 1)} msgs/s`, align: 'right' as const })), { header: 'median', align: 'right' }],
-      impls.map((impl) => {
-        const rates = rounds.map((round) => of(round, impl)).map((r) => (r ? rate(r) : Number.NaN));
-        return [LABELS[impl], ...rates.map((v) => count(v)), count(median(rates))];
-      }),
-    );
-  }
+  const pick = (impl: Impl) => (round: readonly Result[]) => round.find((r) => r.impl === impl);
+  printRoundRates(rounds, impls.map((impl) => ({ label: LABELS[impl], pick: pick(impl) })), rate);
   console.log('');
   for (const impl of impls.filter((i) => i.startsWith('sdk'))) {
-    for (const base of ['raw', 'raw-decode'] as const) {
-      const ratios = rounds.flatMap((round) => {
-        const sdk = of(round, impl);
-        const raw = of(round, base);
-        return sdk && raw ? [rate(sdk) / rate(raw)] : [];
-      });
-      if (ratios.length === 0) continue;
-      const value = median(ratios);
-      const each = ratios.length > 1 ? ` (rounds: ${ratios.map((v) => ratio(v)).join(', ')}; median)` : '';
-      const verdict = base === 'raw' ? `; target ≥ ${ratio(TARGET)}: ${value >= TARGET ? 'met' : 'NOT met'}` : '';
-      console.log(`  ${LABELS[impl]}: ${ratio(value)} of ${base === 'raw' ? 'raw' : 'raw reading the envelope'}${each}${verdict}`);
-    }
+    printMedianRatio(rounds, pick(impl), pick('raw'), rate, { label: LABELS[impl], of: 'raw', target: TARGET });
+    printMedianRatio(rounds, pick(impl), pick('raw-decode'), rate, { label: LABELS[impl], of: 'raw reading the envelope' });
   }
 }
 
@@ -388,18 +369,15 @@ await runKafkaBench('consume', 15 * 60_000, async (scratch) => {
 
   const topic = scratch.name('main');
   await preload(clients, topic, N);
-  const rounds: Result[][] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
+  const impls = confluent ? (['sdk-c6', 'raw', 'sdk-c1', 'raw-decode', 'ck-raw', 'ck-native'] as const) : (['sdk-c6', 'raw', 'sdk-c1', 'raw-decode'] as const);
+  const rounds = await inRounds(async (round) => {
     const results: Result[] = [];
-    for (const impl of confluent ? (['sdk-c6', 'raw', 'sdk-c1', 'raw-decode', 'ck-raw', 'ck-native'] as const) : (['sdk-c6', 'raw', 'sdk-c1', 'raw-decode'] as const)) {
+    for (const impl of impls) {
       results.push(await runCase(clients, topic, impl, N, `run${String(round)}`));
       console.log(`  ${ROUNDS > 1 ? `round ${String(round)}: ` : ''}${LABELS[impl]}: done`);
     }
-    rounds.push(results);
-    console.log('');
-    if (ROUNDS > 1) console.log(`  round ${String(round)} of ${String(ROUNDS)}:`);
-    report(results);
-  }
+    return results;
+  }, report);
   verdicts(rounds);
   const results = rounds.flat();
   await transport.close();

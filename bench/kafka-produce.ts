@@ -14,7 +14,7 @@ import { KafkaTransport, type KafkaPublishConfig } from '../src/adapters/kafka/i
 import { confluentProducerDriver, type ConfluentKafka } from '../src/adapters/kafka/index.js';
 import { partitionOfKey } from '../src/adapters/kafka/murmur2.js';
 import { intEnv, listEnv } from './lib/env.js';
-import { count, fixed, mb, median, printTable, ratio } from './lib/format.js';
+import { count, fixed, mb, printTable, ratio } from './lib/format.js';
 import {
   KAFKA_BROKERS,
   RAW_PRODUCER,
@@ -35,6 +35,7 @@ import {
   type KafkaScratch,
 } from './lib/kafka.js';
 import { MemorySampler } from './lib/memory.js';
+import { ROUNDS, inRounds, printMedianRatio, printRoundRates, roundTag } from './lib/rounds.js';
 import { MESSAGE_TYPE, RAW_BODY, SDK_PAYLOAD } from './lib/payload.js';
 import { concurrentLoops, type Measured } from './lib/timing.js';
 
@@ -45,7 +46,6 @@ const LOOPS = intEnv('BENCH_LOOPS', 1_000);
 const KEYS = intEnv('BENCH_KEYS', 100);
 const PARTITIONS = intEnv('BENCH_PARTITIONS', 6);
 const WARMUP = intEnv('BENCH_WARMUP', 10_000);
-const ROUNDS = intEnv('BENCH_ROUNDS', 1);
 const ALL_CASES = ['sdk-loops', 'raw-batch', 'ck-sdk-loops', 'sdk-all', 'raw-batch-headers', 'ck-raw-batch-headers', 'raw-each'] as const;
 type CaseId = (typeof ALL_CASES)[number];
 const CASES = listEnv('BENCH_CASES', ALL_CASES, ALL_CASES);
@@ -245,40 +245,15 @@ function report(results: readonly Result[]): void {
 const rate = (r: Result): number => (r.messages * 1000) / r.ms;
 const isSdk = (id: CaseId): boolean => id === 'sdk-all' || id === 'sdk-loops' || id === 'ck-sdk-loops';
 
-/**
- * Every round's rates and the SDK's ratios to (c) and (b) of the same round; the targets judged on the median ratio,
- * since one run of a case spreads by ±15 % on this machine.
- */
+/** Every round's rates; the SDK's ratios to (c) and (b), the targets judged on their medians. */
 function verdicts(rounds: ReadonlyArray<readonly Result[]>): void {
   const ids = (rounds[0] ?? []).map((r) => r.id);
-  const of = (round: readonly Result[], id: CaseId): Result | undefined => round.find((r) => r.id === id);
-  if (rounds.length > 1) {
-    console.log('');
-    printTable(
-      [{ header: 'case' }, ...rounds.map((_, i) => ({ header: `round ${String(i + 1)} msgs/s`, align: 'right' as const })), { header: 'median', align: 'right' }],
-      ids.map((id) => {
-        const rates = rounds.map((round) => of(round, id)).map((r) => (r ? rate(r) : Number.NaN));
-        return [LABELS[id], ...rates.map((v) => count(v)), count(median(rates))];
-      }),
-    );
-  }
+  const pick = (id: CaseId) => (round: readonly Result[]) => round.find((r) => r.id === id);
+  printRoundRates(rounds, ids.map((id) => ({ label: LABELS[id], pick: pick(id) })), rate);
   console.log('');
-  const targets = [
-    { base: 'raw-batch', name: '(c)', target: TARGET_BATCH },
-    { base: 'raw-each', name: '(b)', target: TARGET_EACH },
-  ] as const;
   for (const id of ids.filter(isSdk)) {
-    for (const { base, name, target } of targets) {
-      const ratios = rounds.flatMap((round) => {
-        const sdk = of(round, id);
-        const raw = of(round, base);
-        return sdk && raw ? [rate(sdk) / rate(raw)] : [];
-      });
-      if (ratios.length === 0) continue;
-      const value = median(ratios);
-      const each = ratios.length > 1 ? ` (rounds: ${ratios.map((v) => ratio(v)).join(', ')}; median)` : '';
-      console.log(`  ${LABELS[id]}: ${ratio(value)} of raw ${name}${each}; target ≥ ${ratio(target)}: ${value >= target ? 'met' : 'NOT met'}`);
-    }
+    printMedianRatio(rounds, pick(id), pick('raw-batch'), rate, { label: LABELS[id], of: 'raw (c)', target: TARGET_BATCH });
+    printMedianRatio(rounds, pick(id), pick('raw-each'), rate, { label: LABELS[id], of: 'raw (b)', target: TARGET_EACH });
   }
 }
 
@@ -316,21 +291,18 @@ await runKafkaBench('produce', 10 * 60_000, async (scratch) => {
   await sdkCase(clients, 'sdk-loops', WARMUP, 'warmup-sdk');
   await rawCase(clients, 'raw-batch', WARMUP, 'warmup-raw');
   if (confluent && CASES.includes('ck-sdk-loops')) await sdkCase(clients, 'ck-sdk-loops', WARMUP, 'warmup-ck');
-  const rounds: Result[][] = [];
-  for (let round = 1; round <= ROUNDS; round++) {
+  const cases = ALL_CASES.filter((c) => CASES.includes(c) && (confluent || !c.startsWith('ck-')));
+  const rounds = await inRounds(async (round) => {
     const results: Result[] = [];
-    for (const id of ALL_CASES.filter((c) => CASES.includes(c) && (confluent || !c.startsWith('ck-')))) {
-      const label = ROUNDS > 1 ? `${id}-r${String(round)}` : id;
+    for (const id of cases) {
+      const label = roundTag(id, round);
       if (isSdk(id)) results.push(await sdkCase(clients, id as 'sdk-all' | 'sdk-loops' | 'ck-sdk-loops', N, label));
       else if (id === 'ck-raw-batch-headers') results.push(await confluentRawCase(clients, id, N, label));
       else results.push(await rawCase(clients, id as 'raw-batch' | 'raw-batch-headers' | 'raw-each', id === 'raw-each' ? N_EACH : N, label));
       console.log(`  ${ROUNDS > 1 ? `round ${String(round)}: ` : ''}${LABELS[id]}: done`);
     }
-    rounds.push(results);
-    console.log('');
-    if (ROUNDS > 1) console.log(`  round ${String(round)} of ${String(ROUNDS)}:`);
-    report(results);
-  }
+    return results;
+  }, report);
   verdicts(rounds);
   const results = rounds.flat();
   await transport.close();

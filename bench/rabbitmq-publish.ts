@@ -11,9 +11,10 @@
 import type { ChannelModel } from 'amqplib';
 import { RabbitMqTransport, type ConfirmedPublisher } from '../src/adapters/rabbitmq/index.js';
 import { AMQP_URL, intEnv, listEnv } from './lib/env.js';
-import { count, fixed, median, printTable, ratio } from './lib/format.js';
+import { count, fixed, printTable, ratio } from './lib/format.js';
 import { MESSAGE_TYPE, RAW_BODY, RAW_PUBLISH, SDK_PAYLOAD, envelopeProperties } from './lib/payload.js';
 import { QUEUE_TYPES, brokerVersion, connectRaw, declareRoute, printHeader, publishEach, publishWindow, runBench, type QueueType, type Scratch } from './lib/rabbit.js';
+import { ROUNDS, inRounds, printMedianRatio, printRoundRates, roundTag } from './lib/rounds.js';
 import { concurrentLoops, measure, perSecond, type Measured } from './lib/timing.js';
 
 const N = intEnv('BENCH_N', 20_000);
@@ -22,7 +23,6 @@ const WINDOW = intEnv('BENCH_WINDOW', 1_000);
 const LOOPS = intEnv('BENCH_LOOPS', 1_000);
 const WARMUP = intEnv('BENCH_WARMUP', 2_000);
 const TYPES = listEnv('BENCH_QUEUES', QUEUE_TYPES, QUEUE_TYPES);
-const ROUNDS = intEnv('BENCH_ROUNDS', 1);
 const TARGET = 0.9;
 
 type CaseId = 'sdk-all' | 'sdk-loops' | 'raw-window' | 'raw-window-props' | 'raw-each';
@@ -136,24 +136,21 @@ function report(results: readonly Result[]): void {
   );
 }
 
-/** The SDK's ratios to raw (b) and (b') of the same round, per queue type; the target judged on the median. */
+/** The SDK's ratios to raw (b) (the target, judged on their median) and to raw (b'), per queue type. */
 function verdicts(rounds: ReadonlyArray<readonly Result[]>): void {
   const rate = (r: Result): number => perSecond(r.messages, r.ms);
+  const pick = (type: QueueType, id: CaseId) => (round: readonly Result[]) => round.find((r) => r.type === type && r.id === id);
+  printRoundRates(
+    rounds,
+    TYPES.flatMap((type) => (['sdk-loops', 'raw-window', 'raw-window-props'] as const).map((id) => ({ label: `${type}: ${LABELS[id]}`, pick: pick(type, id) }))),
+    rate,
+  );
   console.log('');
   for (const type of TYPES) {
     for (const id of ['sdk-all', 'sdk-loops'] as const) {
-      for (const base of ['raw-window', 'raw-window-props'] as const) {
-        const ratios = rounds.flatMap((round) => {
-          const sdk = round.find((r) => r.type === type && r.id === id);
-          const raw = round.find((r) => r.type === type && r.id === base);
-          return sdk && raw ? [rate(sdk) / rate(raw)] : [];
-        });
-        if (ratios.length === 0) continue;
-        const value = median(ratios);
-        const each = ratios.length > 1 ? ` (rounds: ${ratios.map((v) => ratio(v)).join(', ')}; median)` : '';
-        const verdict = base === 'raw-window' ? `; target ≥ ${ratio(TARGET)}: ${value >= TARGET ? 'met' : 'NOT met'}` : '';
-        console.log(`  ${type}, ${LABELS[id]}: ${ratio(value)} of raw ${base === 'raw-window' ? '(b)' : "(b')"}${each}${verdict}`);
-      }
+      const label = `${type}, ${LABELS[id]}`;
+      printMedianRatio(rounds, pick(type, id), pick(type, 'raw-window'), rate, { label, of: 'raw (b)', target: TARGET });
+      printMedianRatio(rounds, pick(type, id), pick(type, 'raw-window-props'), rate, { label, of: "raw (b')" });
     }
   }
 }
@@ -173,23 +170,18 @@ await runBench('publish', 10 * 60_000, async (scratch) => {
     // Warm-up (JIT, broker code paths), not reported.
     await sdkCase(clients, 'classic', 'sdk-loops', WARMUP, 'warmup-sdk');
     await rawCase(clients, 'classic', 'raw-window', WARMUP, 'warmup-raw');
-    const rounds: Result[][] = [];
-    for (let round = 1; round <= ROUNDS; round++) {
+    const rounds = await inRounds(async (round) => {
       const results: Result[] = [];
-      const tag = (id: string): string => (ROUNDS > 1 ? `${id}-r${String(round)}` : id);
       for (const type of TYPES) {
-        results.push(await sdkCase(clients, type, 'sdk-all', N, tag('sdk-all')));
-        results.push(await rawCase(clients, type, 'raw-window', N, tag('raw-window')));
-        results.push(await sdkCase(clients, type, 'sdk-loops', N, tag('sdk-loops')));
-        results.push(await rawCase(clients, type, 'raw-window-props', N, tag('raw-window-props')));
-        if (round === 1) results.push(await rawCase(clients, type, 'raw-each', N_EACH, tag('raw-each')));
+        results.push(await sdkCase(clients, type, 'sdk-all', N, roundTag('sdk-all', round)));
+        results.push(await rawCase(clients, type, 'raw-window', N, roundTag('raw-window', round)));
+        results.push(await sdkCase(clients, type, 'sdk-loops', N, roundTag('sdk-loops', round)));
+        results.push(await rawCase(clients, type, 'raw-window-props', N, roundTag('raw-window-props', round)));
+        if (round === 1) results.push(await rawCase(clients, type, 'raw-each', N_EACH, roundTag('raw-each', round)));
         console.log(`  ${ROUNDS > 1 ? `round ${String(round)}: ` : ''}${type}: done`);
       }
-      rounds.push(results);
-      console.log('');
-      if (ROUNDS > 1) console.log(`  round ${String(round)} of ${String(ROUNDS)}:`);
-      report(results);
-    }
+      return results;
+    }, report);
     verdicts(rounds);
     const results = rounds.flat();
     const lost = results.filter((r) => r.queued !== r.expected);
