@@ -341,6 +341,8 @@ function verdicts(rounds: ReadonlyArray<readonly Result[]>): void {
     printMedianRatio(rounds, pick(impl), pick('raw'), rate, { label: LABELS[impl], of: 'raw', target: TARGET });
     printMedianRatio(rounds, pick(impl), pick('raw-decode'), rate, { label: LABELS[impl], of: 'raw reading the envelope' });
   }
+  // What reading the envelope costs a consumer without the SDK: the same target, for reference.
+  printMedianRatio(rounds, pick('raw-decode'), pick('raw'), rate, { label: 'raw reading the envelope', of: 'raw', target: TARGET });
 }
 
 await runKafkaBench('consume', 15 * 60_000, async (scratch) => {

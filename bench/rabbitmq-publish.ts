@@ -152,6 +152,8 @@ function verdicts(rounds: ReadonlyArray<readonly Result[]>): void {
       printMedianRatio(rounds, pick(type, id), pick(type, 'raw-window'), rate, { label, of: 'raw (b)', target: TARGET });
       printMedianRatio(rounds, pick(type, id), pick(type, 'raw-window-props'), rate, { label, of: "raw (b')" });
     }
+    // What the SDK's properties cost raw amqplib: the same target, for reference.
+    printMedianRatio(rounds, pick(type, 'raw-window-props'), pick(type, 'raw-window'), rate, { label: `${type}, ${LABELS['raw-window-props']}`, of: 'raw (b)', target: TARGET });
   }
 }
 
