@@ -88,8 +88,8 @@ export class InboxDeduplicator {
 
   /**
    * PostgreSQL: the marks' INSERT with its values as literals (up to ON CONFLICT), or undefined elsewhere or for an
-   * id with a NUL. Several ids go as one array unnested: PostgreSQL parses and plans that faster than a VALUES row
-   * per id (groups of 500, 6 connections: 1.2–1.3× the marks per second).
+   * id with a NUL. Several ids go as one array unnested: PostgreSQL parses and plans that with less CPU than a
+   * VALUES row per id (groups of 500: 7–8 µs per mark instead of 10–12).
    */
   private postgresMarks(ids: readonly string[]): string | undefined {
     if (this.postgresConsumer === undefined || ids.length === 0) return undefined;
