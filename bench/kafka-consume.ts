@@ -3,14 +3,14 @@
  * doing nothing, offsets committed after processing: the SDK's subscriber (concurrency 6 and 1, `orderBy: 'partition'`)
  * against raw kafkajs `eachBatch` (resolve each offset, commit the batch's next offset, 6 partitions concurrently), once
  * doing nothing with the records and once reading the SDK's envelope from them (header values to strings, JSON.parse).
- * Every case reads the same topic from the beginning with a fresh consumer group. When Confluent's client loads, one
- * more case for comparison: its KafkaJS-compatible consumer doing what raw kafkajs does (not the SDK: its consumers
- * are kafkajs).
+ * Every case reads the same topic from the beginning with a fresh consumer group. When Confluent's client loads, two
+ * more cases for comparison, doing what raw kafkajs does: its KafkaJS-compatible consumer and its own `KafkaConsumer`
+ * (not the SDK: its consumers are kafkajs).
  *
  *   npx tsx bench/kafka-consume.ts
  *   BENCH_N=200000 BENCH_PARTITIONS=6 BENCH_KEYS=100 BENCH_WARMUP=20000 BENCH_CASE_TIMEOUT_MS=120000 KAFKA_BROKERS=127.0.0.1:9092
- *   BENCH_CK_CONSUMER='js.consumer.max.batch.size=1000,fetch.wait.max.ms=100': librdkafka properties for the Confluent case
- *   BENCH_ROUNDS=5: the four cases run that many times, interleaved; the target is judged on the median of the rounds' ratios
+ *   BENCH_CK_CONSUMER='js.consumer.max.batch.size=1000,fetch.wait.max.ms=100': librdkafka properties for the Confluent cases
+ *   BENCH_ROUNDS=5: the cases run that many times, interleaved; the target is judged on the median of the rounds' ratios
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { KafkaTransport, kafkajsDriver, type KafkaDriver, type KafkaSubscriber } from '../src/adapters/kafka/index.js';
