@@ -9,12 +9,12 @@
  *
  *   npx tsx bench/kafka-consume.ts
  *   BENCH_N=200000 BENCH_PARTITIONS=6 BENCH_KEYS=100 BENCH_WARMUP=20000 BENCH_CASE_TIMEOUT_MS=120000 KAFKA_BROKERS=127.0.0.1:9092
- *   BENCH_CK_CONSUMER='js.consumer.max.batch.size=1000,fetch.wait.max.ms=100': librdkafka properties for the Confluent cases
+ *   BENCH_CK_CONSUMER='js.consumer.max.batch.size=1000,fetch.wait.max.ms=100': librdkafka properties for the Confluent cases (`js.*` ones for the KafkaJS-compatible case only)
  *   BENCH_ROUNDS=5: the cases run that many times, interleaved; the target is judged on the median of the rounds' ratios
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { KafkaTransport, kafkajsDriver, type KafkaDriver, type KafkaSubscriber } from '../src/adapters/kafka/index.js';
-import { intEnv } from './lib/env.js';
+import { intEnv, propertiesEnv } from './lib/env.js';
 import { count, fixed, printTable, ratio } from './lib/format.js';
 import {
   KAFKA_BROKERS,
@@ -74,7 +74,7 @@ interface NativeConsumer {
 const confluent = loadConfluent() as ConfluentKafkaJS | undefined;
 /** librdkafka's code for a rebalance that assigns partitions (ERR__ASSIGN_PARTITIONS). */
 const ASSIGN_PARTITIONS = -175;
-const CK_CONSUMER: Record<string, string> = Object.fromEntries((process.env['BENCH_CK_CONSUMER'] ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const CK_CONSUMER = propertiesEnv('BENCH_CK_CONSUMER');
 
 /** What any consumer of the SDK's records does before its handler: header values to strings, the JSON body parsed. */
 function readEnvelope(message: KafkaMessage): unknown {
@@ -197,11 +197,16 @@ async function rawConsume(clients: Clients, topic: string, groupId: string, coun
   }
 }
 
+/** Without the KafkaJS-compatible layer's own `js.*` properties, which librdkafka refuses. */
+function librdkafkaOnly(properties: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(properties).filter(([key]) => !key.startsWith('js.')));
+}
+
 /** Confluent's own consumer API: batches of up to 1,000 records per call, the next offsets committed per call. */
 async function nativeConsume(clients: Clients, topic: string, groupId: string, counter: HandledCounter): Promise<void> {
   if (!confluent) throw new Error("ck-native: Confluent's client does not load");
   const consumer = new confluent.KafkaConsumer(
-    { 'group.id': groupId, 'metadata.broker.list': KAFKA_BROKERS.join(','), 'enable.auto.commit': false, rebalance_cb: true, 'fetch.wait.max.ms': CONSUMER.maxWaitTimeInMs, ...CK_CONSUMER },
+    { 'group.id': groupId, 'metadata.broker.list': KAFKA_BROKERS.join(','), 'enable.auto.commit': false, rebalance_cb: true, 'fetch.wait.max.ms': CONSUMER.maxWaitTimeInMs, ...librdkafkaOnly(CK_CONSUMER) },
     { 'auto.offset.reset': 'earliest' },
   );
   consumer.on('rebalance', (error) => {

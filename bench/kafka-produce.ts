@@ -13,7 +13,7 @@ import type { Kafka } from 'kafkajs';
 import { KafkaTransport, type KafkaPublishConfig } from '../src/adapters/kafka/index.js';
 import { confluentProducerDriver, type ConfluentKafka } from '../src/adapters/kafka/index.js';
 import { partitionOfKey } from '../src/adapters/kafka/murmur2.js';
-import { intEnv, listEnv } from './lib/env.js';
+import { intEnv, listEnv, propertiesEnv } from './lib/env.js';
 import { count, fixed, mb, printTable, ratio } from './lib/format.js';
 import {
   KAFKA_BROKERS,
@@ -87,7 +87,7 @@ interface ConfluentKafkaJS {
   };
 }
 
-const RDKAFKA: Record<string, string> = Object.fromEntries((process.env['BENCH_RDKAFKA'] ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const RDKAFKA = propertiesEnv('BENCH_RDKAFKA');
 
 interface Result extends Measured {
   readonly id: CaseId;

@@ -19,3 +19,15 @@ export function listEnv<T extends string>(name: string, allowed: readonly T[], f
   }
   return values as T[];
 }
+
+/** `key=value,key=value` (librdkafka properties for the Confluent cases), or {} when unset. */
+export function propertiesEnv(name: string): Record<string, string> {
+  const text = process.env[name] ?? '';
+  const properties: Record<string, string> = {};
+  for (const pair of text.split(',').filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new Error(`${name}: '${pair}' is not key=value`);
+    properties[pair.slice(0, at).trim()] = pair.slice(at + 1).trim();
+  }
+  return properties;
+}
