@@ -30,6 +30,9 @@ interface RdProducer {
 /** librdkafka's default `linger.ms`; `publish.lingerMs` above it is passed on. */
 export const CONFLUENT_MIN_LINGER_MS = 5;
 
+/** How long librdkafka may keep trying to deliver a message (Kafka's Java client: `delivery.timeout.ms`, 120 s). */
+export const CONFLUENT_DELIVERY_TIMEOUT_MS = 120_000;
+
 /** What the driver sets on librdkafka beyond the SDK's resolved configuration. */
 export interface ConfluentDriverOptions {
   /** Extra librdkafka producer properties, applied last. */
@@ -73,8 +76,10 @@ function producerConfig(config: ResolvedKafkaConfig, producer: ProducerOptions, 
     // The broker (the topic's max.message.bytes) decides what is too large, as with kafkajs; librdkafka's own
     // default would refuse anything over 1,000,000 bytes before sending it.
     'message.max.bytes': 100 * 1024 * 1024,
-    // librdkafka gives up on a message after this long and reports it failed; the SDK's own deadline is the same.
-    'message.timeout.ms': config.publish.timeoutMs,
+    // Not the SDK's deadline (its own timer rejects the caller then, indeterminate): a message that times out while
+    // in flight makes librdkafka bump its epoch and send the later in-flight ones again under new sequence numbers,
+    // and the broker may then store those twice (seen in the leader-kill fault test with a 2 s deadline).
+    'message.timeout.ms': Math.max(config.publish.timeoutMs, CONFLUENT_DELIVERY_TIMEOUT_MS),
     'request.timeout.ms': Math.min(config.requestTimeoutMs, config.publish.timeoutMs),
     'retry.backoff.ms': config.retry.initialRetryTimeMs,
     'retry.backoff.max.ms': Math.max(config.retry.initialRetryTimeMs, config.retry.maxRetryTimeMs),
