@@ -11,6 +11,7 @@
  * Rates run from the first handler call to the last handled message. Business rows: `bench_row (ref, 1 KiB bytea)`.
  *
  *   npx tsx bench/inbox.ts
+ *   BENCH_ROUNDS=N runs the cases N times, interleaved, and judges the targets on the median of the rounds' ratios.
  *   BENCH_N=10000 BENCH_KAFKA_N=100000 BENCH_MAX_BATCH=500 BENCH_CASES=a,b,… BENCH_PARTITIONS=6 BENCH_KEYS=100 RMQ_URL=… KAFKA_BROKERS=… PGHOST=…
  */
 import pg from 'pg';
@@ -20,6 +21,7 @@ import { KafkaTransport, type KafkaSubscriber } from '../src/adapters/kafka/inde
 import { InboxDeduplicator } from '../src/inbox/index.js';
 import { AMQP_URL, intEnv } from './lib/env.js';
 import { count, printTable, ratio } from './lib/format.js';
+import { ROUNDS, inRounds, printMedianRatio, printRoundRates, roundTag } from './lib/rounds.js';
 import { KAFKA_BROKERS, KafkaScratch, RAW_PRODUCER, envelopeMessage, kafkaVersionInfo, rawKafka, sendBatches } from './lib/kafka.js';
 import { RAW_BODY, envelopeProperties } from './lib/payload.js';
 import { PG, dropSchema, openSchema, postgresVersion } from './lib/pg.js';
@@ -297,7 +299,7 @@ function report(results: readonly Result[]): void {
   if (c1 && c3) console.log(`  Kafka batch inbox, multi-row handler (c3) / empty consume (c1): ${ratio(rate(c3) / rate(c1))}`);
 }
 
-await runBench('inbox', 10 * 60_000, async (scratch) => {
+await runBench('inbox', 10 * 60_000 * ROUNDS, async (scratch) => {
   const kafkaScratch = new KafkaScratch('inbox');
   const dataSource = await openSchema(Math.max(16, DB_CONNECTIONS + 4));
   const schema = (dataSource.options as { schema: string }).schema;
@@ -323,24 +325,34 @@ await runBench('inbox', 10 * 60_000, async (scratch) => {
     await kafkaScratch.remove({ topics: [warmTopic] });
     await typeormDbRate(dataSource, WARMUP, 'warmup');
 
-    const results: Result[] = [];
-    if (wanted('a')) results.push(await rabbitCase(dataSource, subscriber, scratch, 'empty', N, 'run'));
-    if (wanted('b')) results.push(await rabbitCase(dataSource, subscriber, scratch, 'inbox', N, 'run'));
-    if (wanted('b0')) results.push(await rabbitCase(dataSource, subscriber, scratch, 'inbox-marks', N, 'run0'));
-    console.log('  RabbitMQ: done');
     const topic = kafkaScratch.name('main');
-    await preloadKafka(kafkaScratch, topic, KAFKA_N);
-    if (wanted('c1')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'empty', KAFKA_N, 'run'));
-    if (wanted('c0')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch-marks', KAFKA_N, 'run0'));
-    if (wanted('c2')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch', KAFKA_N, 'run'));
-    if (wanted('c3')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch-multirow', KAFKA_N, 'run2'));
-    console.log('  Kafka: done');
-    if (wanted('d1')) results.push(await rawDbRate(schema, N, 'run'));
-    if (wanted('d2')) results.push(await typeormDbRate(dataSource, N, 'run'));
-    if (wanted('d3')) results.push(await inboxShapedRate(dataSource, N, 'run'));
-    console.log('  database: done');
-    console.log('');
-    report(results);
+    const kafkaWanted = ['c1', 'c0', 'c2', 'c3'].some(wanted);
+    if (kafkaWanted) await preloadKafka(kafkaScratch, topic, KAFKA_N);
+    // Every round runs each wanted case once, in this order, with entities, groups and inbox consumers of its own.
+    const rounds = await inRounds(async (index) => {
+      const tag = (name: string): string => roundTag(name, index);
+      const results: Result[] = [];
+      if (wanted('a')) results.push(await rabbitCase(dataSource, subscriber, scratch, 'empty', N, tag('run')));
+      if (wanted('b')) results.push(await rabbitCase(dataSource, subscriber, scratch, 'inbox', N, tag('run')));
+      if (wanted('b0')) results.push(await rabbitCase(dataSource, subscriber, scratch, 'inbox-marks', N, tag('run0')));
+      if (wanted('c1')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'empty', KAFKA_N, tag('run')));
+      if (wanted('c0')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch-marks', KAFKA_N, tag('run0')));
+      if (wanted('c2')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch', KAFKA_N, tag('run')));
+      if (wanted('c3')) results.push(await kafkaCase(dataSource, kafkaSubscriber, kafkaScratch, topic, 'batch-multirow', KAFKA_N, tag('run2')));
+      if (wanted('d1')) results.push(await rawDbRate(schema, N, tag('run')));
+      if (wanted('d2')) results.push(await typeormDbRate(dataSource, N, tag('run')));
+      if (wanted('d3')) results.push(await inboxShapedRate(dataSource, N, tag('run')));
+      return results;
+    }, report);
+    const results = rounds.flat();
+    const pick = (prefix: string) => (round: readonly Result[]): Result | undefined => round.find((r) => r.label.startsWith(prefix));
+    const cases = ['(a)', '(b)', '(b0)', '(c1)', '(c0)', '(c2)', '(c3)', '(d1)', '(d2)', '(d3)'].map((prefix) => ({ label: prefix, pick: pick(prefix) }));
+    printRoundRates(rounds, cases.filter(({ pick: p }) => rounds.some((round) => p(round))), rate);
+    if (ROUNDS > 1) {
+      console.log('');
+      printMedianRatio(rounds, pick('(b0)'), pick('(d1)'), rate, { label: 'per-message inbox, the mark only (b0)', of: 'database single-row transactions (d1)', target: PER_MESSAGE_TARGET });
+      printMedianRatio(rounds, pick('(c0)'), pick('(c1)'), rate, { label: 'Kafka batch inbox, the marks only (c0)', of: 'empty consume (c1)', target: BATCH_TARGET });
+    }
     const wrong = results.filter((r) => !handledOnce(r));
     if (wrong.length > 0) throw new Error(`${String(wrong.length)} case(s) did not handle every message exactly once`);
   } finally {

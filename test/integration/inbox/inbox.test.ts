@@ -125,6 +125,42 @@ for (const db of databases) {
       assert.deepEqual(marks.map((m) => m.message_id).sort(), [...ids, ...batchOnly].sort());
     });
 
+    it('batch mode: groups racing on shared ids, redelivered groups between new ones, and a handler whose own write violates a key', async () => {
+      const inbox = new InboxDeduplicator({ dataSource, consumer: 'billing' });
+      const handled: string[] = [];
+      const batch = inbox.wrapBatch(async (ms: ReadonlyArray<Envelope>, { manager }) => {
+        for (const m of ms) await manager.query(insertEffect(), [m.id, 1]);
+        await new Promise((r) => setTimeout(r, 30)); // hold the transaction open while the racing group arrives
+        handled.push(...ms.map((m) => m.id));
+      });
+      const envelopes = Array.from({ length: 30 }, () => ({ ...createEnvelope({ type: 'paid', payload: {} }, 'application/json'), attempt: 1 }));
+      const outcomes = await Promise.allSettled([batch(envelopes.slice(0, 10), context), batch(envelopes.slice(5, 15), context)]);
+      // sql.js has one connection and refuses the second transaction meanwhile: that group is redelivered.
+      if (db.name === 'sqljs') await batch(envelopes.slice(5, 15), context);
+      else assert.ok(outcomes.every((o) => o.status === 'fulfilled'), 'both racing groups acked');
+      await batch(envelopes.slice(0, 15), context); // all seen
+      await batch(envelopes.slice(15, 20), context); // all new, after a group of duplicates
+      await batch(envelopes.slice(10, 25), context); // half seen
+      await batch(envelopes.slice(25, 30), context);
+      assert.deepEqual([...handled].sort(), envelopes.map((e) => e.id).sort(), 'every id handled once, by one group');
+      const counts = await effects();
+      assert.equal(counts.size, 30);
+      for (const e of envelopes) assert.equal(counts.get(e.id), 1, `one effect for ${e.id}`);
+
+      await dataSource.query('CREATE TABLE unique_refs (ref varchar(64) PRIMARY KEY)');
+      await dataSource.query(db.name === 'postgres' ? 'INSERT INTO unique_refs (ref) VALUES ($1)' : 'INSERT INTO unique_refs (ref) VALUES (?)', ['taken']);
+      let ownCalls = 0;
+      const violating = inbox.wrapBatch(async (_ms: ReadonlyArray<Envelope>, { manager }) => {
+        ownCalls += 1;
+        await manager.query(db.name === 'postgres' ? 'INSERT INTO unique_refs (ref) VALUES ($1)' : 'INSERT INTO unique_refs (ref) VALUES (?)', ['taken']);
+      });
+      const fresh = Array.from({ length: 3 }, () => ({ ...createEnvelope({ type: 'paid', payload: {} }, 'application/json'), attempt: 1 }));
+      await assert.rejects(Promise.resolve(violating(fresh, context)));
+      assert.equal(ownCalls, 1, "the handler's own key violation is its error: the group is not run again");
+      const marked = await dataSource.query<Array<{ message_id: string }>>('SELECT message_id FROM rmq_inbox');
+      assert.equal(marked.filter((m) => fresh.some((e) => e.id === m.message_id)).length, 0, 'its marks rolled back with it');
+    });
+
     it('a handler may open a nested transaction (a savepoint) on the inbox manager', async () => {
       const inbox = new InboxDeduplicator({ dataSource, consumer: 'billing' });
       const handler = inbox.wrap(async (m: Envelope, { manager }) => {
