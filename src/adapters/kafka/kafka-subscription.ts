@@ -229,9 +229,8 @@ export class KafkaSubscription implements Subscription {
       progress.complete((chunk[chunk.length - 1] as KafkaMessage).offset);
       committing = committing.then(() => this.commit(payload, progress));
     }
-    await committing;
+    await committing; // the last group's commit: the watermark as it is now
     if (this.crashed()) return;
-    await this.commit(payload, progress);
     if (this.rebalance !== undefined && this.state === 'active') throw this.rebalance;
   }
 
