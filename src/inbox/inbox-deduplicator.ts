@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { ConfigError, SchemaMissingError, validateConfig, type BatchHandler, type ConfigSpec, type Envelope, type Handler, type HandlerContext } from '../core/index.js';
+import { ExpirySweeper } from './expiry-sweeper.js';
 import { beginWithMark, sqlLiteral, type Marked } from './postgres-begin.js';
 import { INBOX_TABLE } from './schema.js';
 
@@ -8,6 +9,21 @@ export interface InboxConfig {
   readonly dataSource: DataSource;
   /** Who deduplicates: one name per logical consumer (service + handler). Two consumers may each handle a message once. */
   readonly consumer: string;
+  /** Removes this consumer's marks once they are older than `keepMs`, on a timer, until `close()`. Off by default: marks are kept. */
+  readonly retention?: InboxRetentionConfig;
+}
+
+export interface InboxRetentionConfig {
+  /**
+   * How long a mark is kept (ms, at least one minute). It must exceed the longest time between two deliveries of
+   * one id — for Kafka, as long as the topic keeps messages (see docs/inbox.md, Retention): a mark removed before
+   * the last copy of its message arrives lets that copy have a second effect.
+   */
+  readonly keepMs: number;
+  /** How often expired marks are removed (ms). Default 60 000. */
+  readonly intervalMs?: number;
+  /** Rows per DELETE statement; a sweep repeats the statement while it removes this many. Default 1000. */
+  readonly limit?: number;
 }
 
 /** The handler's context inside the inbox: the `manager` of the transaction that also records the message id. */
@@ -19,14 +35,28 @@ export type InboxHandler<T = unknown> = (message: Envelope<T>, context: InboxCon
 
 export type InboxBatchHandler<T = unknown> = (messages: ReadonlyArray<Envelope<T>>, context: InboxContext) => Promise<void> | void;
 
+/** Observable inbox events; none is named `error`, so an unobserved one never crashes the process. */
 export interface InboxEvents {
   /** A message id this consumer had already handled: the handler was skipped and the delivery is acked. */
   duplicate: [message: Envelope];
+  /** `retention`: a sweep removed `count` expired marks. */
+  expired: [count: number];
+  /** `retention`: a sweep failed (database unreachable, table missing); the next one comes at the next interval. */
+  failure: [error: Error];
 }
+
+const MIN_KEEP_MS = 60_000;
+
+const retentionSpec: ConfigSpec<InboxRetentionConfig> = {
+  keepMs: { rule: { kind: 'integer', min: MIN_KEEP_MS } },
+  intervalMs: { rule: { kind: 'integer', min: 1000 }, default: 60_000 },
+  limit: { rule: { kind: 'integer', min: 1, max: 100_000 }, default: 1000 },
+};
 
 const spec: ConfigSpec<InboxConfig> = {
   dataSource: { rule: { kind: 'custom', expected: 'a TypeORM DataSource', check: (v) => typeof v === 'object' && v !== null && 'transaction' in v && 'options' in v } },
   consumer: { rule: { kind: 'string' } },
+  retention: { rule: { kind: 'nested', spec: retentionSpec }, optional: true },
 };
 
 /**
@@ -45,11 +75,24 @@ export class InboxDeduplicator {
   private readonly postgresConsumer: string | undefined;
   /** PostgreSQL batch mode: the last group's marks hit ids seen before (see `postgresBatch`). */
   private expectDuplicates = false;
+  private readonly sweeper: ExpirySweeper | undefined;
 
   constructor(config: InboxConfig) {
     this.config = validateConfig('InboxDeduplicator', config, spec);
     this.insert = insertStatement(this.config.dataSource.options.type);
     this.postgresConsumer = this.config.dataSource.options.type === 'postgres' ? sqlLiteral(this.config.consumer) : undefined;
+    const retention = this.config.retention as Required<InboxRetentionConfig> | undefined;
+    if (retention) {
+      this.sweeper = new ExpirySweeper(() => this.removeExpired(retention.keepMs, retention.limit), retention.intervalMs, retention.limit, {
+        expired: (count) => this.events.emit('expired', count),
+        failure: (error) => this.events.emit('failure', error),
+      });
+    }
+  }
+
+  /** Stops the `retention` sweeps (waiting for one in progress). Handlers keep working; the DataSource stays yours. */
+  async close(): Promise<void> {
+    await this.sweeper?.close();
   }
 
   /** Wraps an inbox handler into a transport handler. */
@@ -159,23 +202,33 @@ export class InboxDeduplicator {
    * longer decide between racing deliveries. There, the inbox runs its transactions one after another.
    */
   private transaction(work: (manager: EntityManager) => Promise<void>): Promise<void> {
-    if (this.config.dataSource.options.type !== 'sqljs') return this.config.dataSource.transaction(work);
-    const run = this.serial.then(() => this.config.dataSource.transaction(work));
-    this.serial = run.catch(() => undefined);
+    return this.oneAtATimeOnSqlJs(() => this.config.dataSource.transaction(work));
+  }
+
+  /** sql.js: `work` after the inbox's earlier transactions (a statement issued meanwhile would join an open one). */
+  private oneAtATimeOnSqlJs<R>(work: () => Promise<R>): Promise<R> {
+    if (this.config.dataSource.options.type !== 'sqljs') return work();
+    const run = this.serial.then(work);
+    this.serial = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 
   /** Removes marks older than `olderThanMs` (keep it well above the broker's redelivery window), `limit` at a time. */
-  async removeExpired(olderThanMs: number, limit = 1000): Promise<number> {
+  removeExpired(olderThanMs: number, limit = 1000): Promise<number> {
     const type = this.config.dataSource.options.type;
-    const runner = this.config.dataSource.createQueryRunner();
-    try {
-      return await removeExpired(runner, type, this.config.consumer, olderThanMs, limit);
-    } catch (error) {
-      throw this.schemaError(error);
-    } finally {
-      await runner.release();
-    }
+    return this.oneAtATimeOnSqlJs(async () => {
+      const runner = this.config.dataSource.createQueryRunner();
+      try {
+        return await removeExpired(runner, type, this.config.consumer, olderThanMs, limit);
+      } catch (error) {
+        throw this.schemaError(error);
+      } finally {
+        await runner.release();
+      }
+    });
   }
 
   /** Marks many ids; returns those that were new. One statement where the database can say which rows it inserted. */

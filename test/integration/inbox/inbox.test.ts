@@ -191,6 +191,50 @@ for (const db of databases) {
       await new Promise((r) => setTimeout(r, 30));
       assert.equal(await inbox.removeExpired(1), 1);
     });
+
+    it('retention: a timer removes this consumer’s marks past the window, in statements of `limit`; failures are events; close() stops it', async () => {
+      const backdate: Record<string, string> = {
+        postgres: "UPDATE rmq_inbox SET received_at = now() - interval '2 hours'",
+        mariadb: 'UPDATE rmq_inbox SET received_at = CURRENT_TIMESTAMP(3) - INTERVAL 2 HOUR',
+        sqljs: "UPDATE rmq_inbox SET received_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 hours')",
+      };
+      const marksOf = async (consumer: string): Promise<string[]> =>
+        (await dataSource.query<Array<{ message_id: string }>>(`SELECT message_id FROM rmq_inbox WHERE consumer = ${db.name === 'postgres' ? '$1' : '?'}`, [consumer])).map((r) => r.message_id).sort();
+      const envelope = (): Envelope => ({ ...createEnvelope({ type: 'paid', payload: {} }, 'application/json'), attempt: 1 });
+      const retention = { keepMs: 3_600_000, intervalMs: 1000, limit: 2 };
+      const inbox = new InboxDeduplicator({ dataSource, consumer: 'billing', retention });
+      const expired: number[] = [];
+      inbox.events.on('expired', (count) => expired.push(count));
+      const old = Array.from({ length: 5 }, envelope);
+      try {
+        for (const e of old) await inbox.wrap(() => undefined)(e, context);
+        await new InboxDeduplicator({ dataSource, consumer: 'shipping' }).wrap(() => undefined)(old[0] as Envelope, context);
+        await dataSource.query(backdate[db.name] as string); // one statement: a sweep sees all five old or none
+        const recent = [envelope(), envelope()];
+        for (const e of recent) await inbox.wrap(() => undefined)(e, context);
+        await waitFor(() => expired.length > 0, 5000, () => 'no sweep removed anything');
+        assert.deepEqual(expired, [5], 'one sweep, statements of 2, 2 and 1');
+        assert.deepEqual(await marksOf('billing'), recent.map((e) => e.id).sort(), 'marks inside the window stay');
+        assert.deepEqual(await marksOf('shipping'), [old[0]?.id], "another consumer's marks are its own to expire");
+      } finally {
+        await inbox.close();
+      }
+      await dataSource.query(backdate[db.name] as string);
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal((await marksOf('billing')).length, 2, 'no sweep after close()');
+
+      const failures: Error[] = [];
+      const failing = new InboxDeduplicator({ dataSource, consumer: 'billing', retention });
+      failing.events.on('failure', (error) => failures.push(error));
+      await dataSource.query('ALTER TABLE rmq_inbox RENAME TO rmq_inbox_away');
+      try {
+        await waitFor(() => failures.length > 0, 5000, () => 'no failure reported');
+      } finally {
+        await failing.close();
+        await dataSource.query('ALTER TABLE rmq_inbox_away RENAME TO rmq_inbox');
+      }
+      assert.ok(failures[0] instanceof ReliableMqError && failures[0].code === ErrorCode.SCHEMA_MISSING, `the sweep's failure names the missing table: ${String(failures[0])}`);
+    });
   });
 }
 

@@ -44,4 +44,17 @@ describe('outbox and inbox configuration', () => {
     assert.deepEqual(fieldsOf(() => new InboxDeduplicator({ consumer: 'c' } as never)), ['dataSource']);
     assert.deepEqual(fieldsOf(() => new RedisInbox({ redis: {} as never, consumer: 'c', ttlMs: 0 })), ['redis', 'ttlMs']);
   });
+
+  const retentionCases: Array<[string, Record<string, unknown>, string[]]> = [
+    ['no window', {}, ['retention.keepMs']],
+    ['a window under a minute (marks gone before a redelivery)', { keepMs: 59_999 }, ['retention.keepMs']],
+    ['sweeps more often than once a second', { keepMs: 3_600_000, intervalMs: 999 }, ['retention.intervalMs']],
+    ['a statement limit of 0', { keepMs: 3_600_000, limit: 0 }, ['retention.limit']],
+    ['unknown key', { keepMs: 3_600_000, ttl: 5 }, ['retention.ttl']],
+  ];
+  for (const [label, retention, fields] of retentionCases) {
+    it(`InboxDeduplicator retention: ${label} → ConfigError naming ${fields.join(', ')}`, () => {
+      assert.deepEqual(fieldsOf(() => new InboxDeduplicator({ dataSource, consumer: 'c', retention: retention as never })), fields);
+    });
+  }
 });
