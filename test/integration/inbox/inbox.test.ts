@@ -28,6 +28,16 @@ for (const db of databases) {
       return new Map(rows.map((r) => [r.message_id, Number(r.n)]));
     }
 
+    /** Every mark in the table two hours old, in one statement. */
+    async function backdateMarks(): Promise<void> {
+      const sql: Record<string, string> = {
+        postgres: "UPDATE rmq_inbox SET received_at = now() - interval '2 hours'",
+        mariadb: 'UPDATE rmq_inbox SET received_at = CURRENT_TIMESTAMP(3) - INTERVAL 2 HOUR',
+        sqljs: "UPDATE rmq_inbox SET received_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 hours')",
+      };
+      await dataSource.query(sql[db.name] as string);
+    }
+
     function insertEffect(): string {
       return db.name === 'postgres' ? 'INSERT INTO effects (message_id, amount) VALUES ($1, $2)' : 'INSERT INTO effects (message_id, amount) VALUES (?, ?)';
     }
@@ -193,11 +203,6 @@ for (const db of databases) {
     });
 
     it('retention: a timer removes this consumer’s marks past the window, in statements of `limit`; failures are events; close() stops it', async () => {
-      const backdate: Record<string, string> = {
-        postgres: "UPDATE rmq_inbox SET received_at = now() - interval '2 hours'",
-        mariadb: 'UPDATE rmq_inbox SET received_at = CURRENT_TIMESTAMP(3) - INTERVAL 2 HOUR',
-        sqljs: "UPDATE rmq_inbox SET received_at = strftime('%Y-%m-%d %H:%M:%f', 'now', '-2 hours')",
-      };
       const marksOf = async (consumer: string): Promise<string[]> =>
         (await dataSource.query<Array<{ message_id: string }>>(`SELECT message_id FROM rmq_inbox WHERE consumer = ${db.name === 'postgres' ? '$1' : '?'}`, [consumer])).map((r) => r.message_id).sort();
       const envelope = (): Envelope => ({ ...createEnvelope({ type: 'paid', payload: {} }, 'application/json'), attempt: 1 });
@@ -209,7 +214,7 @@ for (const db of databases) {
       try {
         for (const e of old) await inbox.wrap(() => undefined)(e, context);
         await new InboxDeduplicator({ dataSource, consumer: 'shipping' }).wrap(() => undefined)(old[0] as Envelope, context);
-        await dataSource.query(backdate[db.name] as string); // one statement: a sweep sees all five old or none
+        await backdateMarks(); // one statement: a sweep sees all five old or none
         const recent = [envelope(), envelope()];
         for (const e of recent) await inbox.wrap(() => undefined)(e, context);
         await waitFor(() => expired.length > 0, 5000, () => 'no sweep removed anything');
@@ -219,7 +224,7 @@ for (const db of databases) {
       } finally {
         await inbox.close();
       }
-      await dataSource.query(backdate[db.name] as string);
+      await backdateMarks();
       await new Promise((r) => setTimeout(r, 1200));
       assert.equal((await marksOf('billing')).length, 2, 'no sweep after close()');
 
@@ -234,6 +239,24 @@ for (const db of databases) {
         await dataSource.query('ALTER TABLE rmq_inbox_away RENAME TO rmq_inbox');
       }
       assert.ok(failures[0] instanceof ReliableMqError && failures[0].code === ErrorCode.SCHEMA_MISSING, `the sweep's failure names the missing table: ${String(failures[0])}`);
+    });
+
+    it('retention: two processes sweeping one consumer’s marks at once remove each mark once', async () => {
+      const [a, b] = [new InboxDeduplicator({ dataSource, consumer: 'billing' }), new InboxDeduplicator({ dataSource, consumer: 'billing' })];
+      const marks = Array.from({ length: 60 }, () => ({ ...createEnvelope({ type: 'paid', payload: {} }, 'application/json'), attempt: 1 }));
+      await a.wrapBatch(() => undefined)(marks, context);
+      await backdateMarks();
+      await a.wrap(() => undefined)({ ...createEnvelope({ type: 'paid', payload: {} }, 'application/json'), attempt: 1 }, context);
+      const sweep = async (inbox: InboxDeduplicator): Promise<number> => {
+        let total = 0;
+        for (let removed = 7; removed === 7; total += removed) removed = await inbox.removeExpired(3_600_000, 7);
+        return total;
+      };
+      const [byA, byB] = await Promise.all([sweep(a), sweep(b)]);
+      const rest = await a.removeExpired(3_600_000, 100); // a sweep may stop early when the other took rows from under it
+      assert.equal(byA + byB + rest, 60, `each expired mark removed once (a ${String(byA)}, b ${String(byB)}, then ${String(rest)})`);
+      const left = await dataSource.query<Array<{ n: number | string }>>('SELECT COUNT(*) AS n FROM rmq_inbox');
+      assert.equal(Number(left[0]?.n), 1, 'the mark inside the window stays');
     });
   });
 }
