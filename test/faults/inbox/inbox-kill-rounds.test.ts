@@ -1,4 +1,4 @@
-// faults.md row 7: a consumer behind the PostgreSQL (and, behind RabbitMQ, the MariaDB) inbox killed with kill -9 at random points, several rounds, then a
+// faults.md row 7: a consumer behind the PostgreSQL (and the MariaDB) inbox killed with kill -9 at random points, several rounds, then a
 // final consumer drains the rest. Pass: every message eventually acked, exactly one effect per id. The business table
 // has no unique key, so only the inbox can keep a redelivered message from writing a second row.
 // The consumer is slowed in both crash windows so the kills land there: inside the inbox transaction after the effect
@@ -122,5 +122,6 @@ function killRounds(makeRig: (label: string) => Promise<Rig>, name: string, data
 
 killRounds(rabbitRig, 'RabbitMQ');
 killRounds(kafkaRig, 'Kafka');
-// MariaDB's inbox marks with INSERT IGNORE and its own locking: the same kill rounds, behind RabbitMQ.
+// MariaDB's inbox marks with INSERT IGNORE and its own locking: the same kill rounds, behind both brokers.
 killRounds(rabbitRig, 'RabbitMQ', 'mariadb');
+killRounds(kafkaRig, 'Kafka', 'mariadb');

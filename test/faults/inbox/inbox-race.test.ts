@@ -18,6 +18,7 @@ import {
   startConsumer,
   stopGracefully,
   type ConsumerProcess,
+  type FaultDatabase,
   type Rig,
 } from './support.js';
 
@@ -26,8 +27,9 @@ const GROUPS = ['a', 'b'];
 const CONSUMER = 'billing';
 const ENV = { SLOW_BEFORE_COMMIT_MS: '15', CONCURRENCY: '8', PREFETCH: '20' };
 
-function race(makeRig: (label: string) => Promise<Rig>, name: string, extraEnv: Record<string, string> = {}): void {
-  describe(`fault: two ${name} consumer processes race on the same message behind one inbox`, function () {
+function race(makeRig: (label: string) => Promise<Rig>, name: string, extraEnv: Record<string, string> = {}, database: FaultDatabase = 'postgres'): void {
+  const where = database === 'postgres' ? name : `${name}, inbox on MariaDB`;
+  describe(`fault: two ${where} consumer processes race on the same message behind one inbox`, function () {
     this.timeout(120_000);
     const procs: ConsumerProcess[] = [];
     let rig: Rig | undefined;
@@ -41,13 +43,13 @@ function race(makeRig: (label: string) => Promise<Rig>, name: string, extraEnv: 
 
     it(`${String(TOTAL)} messages, each delivered to both: exactly one effect per id`, async () => {
       const t0 = Date.now();
-      db = await openSchema();
+      db = await openSchema(database);
       const { dataSource, schema } = db;
       const current = await makeRig('race');
       rig = current;
       await current.prepare(GROUPS);
       const args = (group: string): string[] => [current.kind, current.address, current.topic, group, schema, CONSUMER];
-      for (const group of GROUPS) procs.push(startConsumer(group, args(group), { ...ENV, ...extraEnv }));
+      for (const group of GROUPS) procs.push(startConsumer(group, args(group), { ...ENV, ...extraEnv, DB: database }));
       await Promise.all(procs.map((p) => p.ready));
       const sent = await current.publish(TOTAL); // both already consuming: the two copies of an id arrive together
 
@@ -69,7 +71,7 @@ function race(makeRig: (label: string) => Promise<Rig>, name: string, extraEnv: 
       const waited = raced.map((d) => d.waitedMs).sort((x, y) => x - y);
       const wins = procs.map((p) => `${p.label} ${String(p.started.size)}`).join(', ');
       console.log(
-        `      ${name}: ${String(TOTAL)} messages × ${String(GROUPS.length)} groups; handler runs ${wins}; suppressed duplicates ${String(dups.length)}, ` +
+        `      ${where}: ${String(TOTAL)} messages × ${String(GROUPS.length)} groups; handler runs ${wins}; suppressed duplicates ${String(dups.length)}, ` +
           `of which raced (began before the winner committed) ${String(raced.length)}, waited median ${String(waited[Math.floor(waited.length / 2)] ?? 0)} ms; ` +
           `effects ${String(rows)} rows / ${String(counts.size)} ids; missing ${String(missing.length)}, twice ${String(twice.length)}, unexpected ${String(unexpected.length)}, ` +
           `unacked ${unacked.length === 0 ? 'none' : unacked.join('; ')}; ${String(Date.now() - t0)} ms`,
@@ -87,3 +89,5 @@ race(rabbitRig, 'RabbitMQ');
 race(kafkaRig, 'Kafka');
 // Batch mode: the two processes' groups of one partition overlap, so a group's marks meet ids the other group holds.
 race(kafkaRig, 'Kafka batch-mode', { BATCH: '20' });
+// MariaDB decides with INSERT IGNORE and InnoDB's locks on the key.
+race(rabbitRig, 'RabbitMQ', {}, 'mariadb');
