@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { MemoryTransport } from '../../../src/adapters/memory/index.js';
-import { ErrorCode, ReliableMqError, createEnvelope, type Envelope, type HandlerContext } from '../../../src/core/index.js';
+import { ErrorCode, ReliableMqError, WireHeader, createEnvelope, type Envelope, type HandlerContext } from '../../../src/core/index.js';
 import { InboxDeduplicator, RedisInbox } from '../../../src/inbox/index.js';
 import { OutboxRelay, TransactionalOutbox } from '../../../src/outbox/index.js';
 import { waitFor } from '../../support/wait.js';
@@ -277,6 +277,39 @@ describe('idempotent inbox without its table', function () {
       await assert.rejects(inbox.removeExpired(1000), isSchemaError);
       assert.equal(ran, 0);
     } finally {
+      await dataSource.destroy();
+    }
+  });
+
+  it('behind a transport: each delivery fails, the message is redelivered up to the delivery limit and dead-lettered naming the migration', async () => {
+    const { DataSource } = await import('typeorm');
+    const dataSource = new DataSource({ type: 'sqljs' });
+    await dataSource.initialize();
+    const transport = new MemoryTransport({ deliveryLimit: 3 });
+    const subscriber = transport.subscriber();
+    try {
+      const inbox = new InboxDeduplicator({ dataSource, consumer: 'c' });
+      const dead: Envelope[] = [];
+      await subscriber.subscribe(transport.deadLetterTopic('payments', 'billing'), (m) => void dead.push(m), { group: 'dlq-reader' });
+      let ran = 0;
+      let deliveries = 0;
+      await subscriber.subscribe(
+        'payments',
+        async (m, ctx) => {
+          deliveries += 1;
+          await inbox.wrap(() => void (ran += 1))(m, ctx);
+        },
+        { group: 'billing' },
+      );
+      const sent = await transport.publisher().publish('payments', { type: 'paid', payload: {} });
+      await waitFor(() => dead.length === 1, 10_000, () => `${String(dead.length)} dead letters`);
+      assert.equal(deliveries, 3, 'delivered up to the limit');
+      assert.equal(ran, 0, 'the handler never ran');
+      assert.equal(dead[0]?.id, sent.id);
+      assert.equal(dead[0]?.headers[WireHeader.DEAD_LETTER_REASON], 'delivery-limit');
+      assert.match(dead[0]?.headers[WireHeader.DEAD_LETTER_ERROR] ?? '', /inboxMigrations/);
+    } finally {
+      await subscriber.close();
       await dataSource.destroy();
     }
   });
