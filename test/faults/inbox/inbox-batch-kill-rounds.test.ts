@@ -1,5 +1,5 @@
 // Issue #7, batch mode under kill -9: a Kafka consumer in batch mode (`subscribeBatch` + `inbox.wrapBatch`, one
-// PostgreSQL transaction per group of up to BATCH messages) is killed with kill -9 at random points, restarted each round,
+// PostgreSQL or MariaDB transaction per group of up to BATCH messages) is killed with kill -9 (see WINDOWS), restarted each round,
 // then a final consumer drains the rest. Pass: every offset committed in the end, exactly one effect per id. The business
 // table has no unique key, so only the inbox can keep a group that comes again from writing its rows a second time.
 // Both crash windows are held open on every group: inside the group's transaction after the effects insert (killed there,
@@ -23,6 +23,7 @@ import {
   stopGracefully,
   waitFor,
   type ConsumerProcess,
+  type FaultDatabase,
   type Rig,
 } from './support.js';
 
@@ -40,6 +41,23 @@ const CONSUMER = 'billing-batch';
 const slow = (batch: number): Record<string, string> => ({ BATCH: String(batch), CONCURRENCY: '6', SLOW_BEFORE_COMMIT_MS: '20', SLOW_AFTER_COMMIT_MS: '20' });
 const FINAL = { BATCH: String(FINAL_BATCH), CONCURRENCY: '6' };
 
+/**
+ * Where each round's kill lands. The partitions' groups run in step, so a random moment can miss a window in every
+ * round; the first two rounds wait for theirs: a group inside its transaction (started, not committed), then a group
+ * committed whose offsets are not (done, not returned). The last one is random.
+ */
+type KillWindow = 'in-transaction' | 'after-commit' | 'random';
+const WINDOWS: readonly KillWindow[] = ['in-transaction', 'after-commit', 'random'];
+
+async function killAt(proc: ConsumerProcess, window: KillWindow): Promise<void> {
+  const open = (): boolean => [...proc.started].some((id) => !proc.done.has(id));
+  const committedOnly = (): boolean => [...proc.done].some((id) => !proc.returned.has(id));
+  if (window === 'in-transaction') await waitFor(open, 10_000, () => `${proc.label}: no group inside its transaction`);
+  else if (window === 'after-commit') await waitFor(committedOnly, 10_000, () => `${proc.label}: no group between its commit and its offsets`);
+  else await sleep(Math.random() * 40);
+  await kill(proc);
+}
+
 /** Most groups of one process between their start and their commit at the same time. */
 function maxInFlight(groups: ReadonlyArray<{ beganAt: number; committedAt: number }>): number {
   const edges = groups.flatMap((g) => [[g.beganAt, 1] as const, [g.committedAt, -1] as const]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
@@ -49,7 +67,8 @@ function maxInFlight(groups: ReadonlyArray<{ beganAt: number; committedAt: numbe
   return most;
 }
 
-describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, PostgreSQL) killed with kill -9 in ${String(ROUNDS)} rounds`, function () {
+function batchKillRounds(database: FaultDatabase): void {
+describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, ${database === 'postgres' ? 'PostgreSQL' : 'MariaDB'}) killed with kill -9 in ${String(ROUNDS)} rounds`, function () {
   this.timeout(120_000);
   const procs: ConsumerProcess[] = [];
   let rig: Rig | undefined;
@@ -63,7 +82,7 @@ describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, PostgreSQL)
 
   it(`${String(TOTAL)} messages in groups of up to ${BATCHES.join('/')}/${String(FINAL_BATCH)}: every offset committed in the end, exactly one effect per id`, async () => {
     const t0 = Date.now();
-    db = await openSchema();
+    db = await openSchema(database);
     const { dataSource, schema } = db;
     rig = await kafkaRig('batch-kill', 6);
     await rig.prepare([GROUP]);
@@ -76,12 +95,11 @@ describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, PostgreSQL)
     for (let round = 1; round <= ROUNDS && doneAnywhere() < TOTAL; round++) {
       const target = 400 + Math.floor(Math.random() * 601);
       const batch = BATCHES[round - 1] ?? FINAL_BATCH;
-      const proc = startConsumer(`batch round ${String(round)}`, args, slow(batch));
+      const proc = startConsumer(`batch round ${String(round)}`, args, { ...slow(batch), DB: database });
       procs.push(proc);
       await proc.ready;
       await waitFor(() => proc.doneLines >= target || doneAnywhere() >= TOTAL, 60_000, () => `round ${String(round)}: ${String(proc.doneLines)} of ${String(target)} done`);
-      await sleep(Math.random() * 40); // a random point of the groups' cycle
-      await kill(proc);
+      await killAt(proc, WINDOWS[round - 1] ?? 'random');
       const open = [...proc.started].filter((id) => !proc.done.has(id)).length;
       const committing = [...proc.done].filter((id) => !proc.returned.has(id)).length;
       rounds.push(
@@ -91,7 +109,7 @@ describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, PostgreSQL)
     }
     const killed = [...procs];
 
-    const final = startConsumer('batch final', args, FINAL);
+    const final = startConsumer('batch final', args, { ...FINAL, DB: database });
     procs.push(final);
     await final.ready;
     const deadline = Date.now() + 60_000;
@@ -133,7 +151,7 @@ describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, PostgreSQL)
       }
     });
     console.log(
-      `      Kafka batch mode: ${String(TOTAL)} published in ${String(publishMs)} ms; ${rounds.join('; ')}; final (batch ${String(FINAL_BATCH)}): done ${String(final.doneLines)} in ${String(final.groups.length)} groups, dup ${String(final.dups.length)}\n` +
+      `      Kafka batch mode, inbox on ${database}: ${String(TOTAL)} published in ${String(publishMs)} ms; ${rounds.join('; ')}; final (batch ${String(FINAL_BATCH)}): done ${String(final.doneLines)} in ${String(final.groups.length)} groups, dup ${String(final.dups.length)}\n` +
         `      delivered (done lines) ${String(delivered)}, redelivered (ids seen by >1 process) ${String(redelivered)}, suppressed duplicates (dup lines) ${String(suppressed)}, ` +
         `effects ${String(rows)} rows / ${String(counts.size)} ids, inbox marks ${String(marks)}; groups committed ${String(groups.length)} (mean size ${(groupedMessages / Math.max(1, groups.length)).toFixed(1)}, ` +
         `${String(mixed)} part duplicate, ${String(allDup)} all duplicate); killed inside the group transaction ${String(beforeCommit)} (rolled back, handled anew later), ` +
@@ -157,3 +175,8 @@ describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, PostgreSQL)
     assert.ok(afterCommit > 0, 'some kills landed between the group commit and the offset commit: the group came again and hit the inbox');
   });
 });
+}
+
+batchKillRounds('postgres');
+// MariaDB marks a group's ids one INSERT IGNORE each, under InnoDB's locks.
+batchKillRounds('mariadb');
