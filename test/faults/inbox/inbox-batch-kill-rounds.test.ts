@@ -68,113 +68,113 @@ function maxInFlight(groups: ReadonlyArray<{ beganAt: number; committedAt: numbe
 }
 
 function batchKillRounds(database: FaultDatabase): void {
-describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, ${database === 'postgres' ? 'PostgreSQL' : 'MariaDB'}) killed with kill -9 in ${String(ROUNDS)} rounds`, function () {
-  this.timeout(120_000);
-  const procs: ConsumerProcess[] = [];
-  let rig: Rig | undefined;
-  let db: { dataSource: DataSource; schema: string; drop: () => Promise<void> } | undefined;
+  describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, ${database === 'postgres' ? 'PostgreSQL' : 'MariaDB'}) killed with kill -9 in ${String(ROUNDS)} rounds`, function () {
+    this.timeout(120_000);
+    const procs: ConsumerProcess[] = [];
+    let rig: Rig | undefined;
+    let db: { dataSource: DataSource; schema: string; drop: () => Promise<void> } | undefined;
 
-  after(async () => {
-    for (const p of procs) await kill(p);
-    await rig?.cleanup([GROUP]);
-    await db?.drop();
-  });
-
-  it(`${String(TOTAL)} messages in groups of up to ${BATCHES.join('/')}/${String(FINAL_BATCH)}: every offset committed in the end, exactly one effect per id`, async () => {
-    const t0 = Date.now();
-    db = await openSchema(database);
-    const { dataSource, schema } = db;
-    rig = await kafkaRig('batch-kill', 6);
-    await rig.prepare([GROUP]);
-    const sent = await rig.publish(TOTAL);
-    const publishMs = Date.now() - t0;
-    const args = [rig.kind, rig.address, rig.topic, GROUP, schema, CONSUMER];
-    const doneAnywhere = (): number => new Set(procs.flatMap((p) => [...p.done])).size;
-
-    const rounds: string[] = [];
-    for (let round = 1; round <= ROUNDS && doneAnywhere() < TOTAL; round++) {
-      const target = 400 + Math.floor(Math.random() * 601);
-      const batch = BATCHES[round - 1] ?? FINAL_BATCH;
-      const proc = startConsumer(`batch round ${String(round)}`, args, { ...slow(batch), DB: database });
-      procs.push(proc);
-      await proc.ready;
-      await waitFor(() => proc.doneLines >= target || doneAnywhere() >= TOTAL, 60_000, () => `round ${String(round)}: ${String(proc.doneLines)} of ${String(target)} done`);
-      await killAt(proc, WINDOWS[round - 1] ?? 'random');
-      const open = [...proc.started].filter((id) => !proc.done.has(id)).length;
-      const committing = [...proc.done].filter((id) => !proc.returned.has(id)).length;
-      rounds.push(
-        `r${String(round)} (batch ${String(batch)}): target ${String(target)}, done ${String(proc.doneLines)} in ${String(proc.groups.length)} groups (up to ${String(maxInFlight(proc.groups))} at once), dup ${String(proc.dups.length)}, ` +
-          `at the kill ${String(open)} in a group transaction + ${String(committing)} committed, offsets not`,
-      );
-    }
-    const killed = [...procs];
-
-    const final = startConsumer('batch final', args, { ...FINAL, DB: database });
-    procs.push(final);
-    await final.ready;
-    const deadline = Date.now() + 60_000;
-    while ((await distinctEffects(dataSource)) < TOTAL && Date.now() < deadline) await sleep(200);
-    await quiet([final], 1000, 30_000); // groups that came again drained too
-    await stopGracefully(final);
-    const unacked = await rig.unacked(GROUP);
-
-    // The oracle.
-    const oracle = await effectOracle(dataSource, sent, CONSUMER);
-    const { counts, missing, twice, unexpected, rows, marks } = oracle;
-
-    // What happened: deliveries per process, ids more than one process saw, the two crash windows, the groups.
-    const { delivered, suppressed, redelivered } = deliveryCounts(procs);
-    const groups = procs.flatMap((p) => p.groups);
-    const groupedMessages = groups.reduce((a, g) => a + g.size, 0);
-    const freshInGroups = groups.reduce((a, g) => a + g.fresh, 0);
-    const mixed = groups.filter((g) => g.fresh > 0 && g.fresh < g.size).length;
-    const allDup = groups.filter((g) => g.fresh === 0).length;
-    let beforeCommit = 0;
-    let committingUnseen = 0;
-    let committingSuppressed = 0;
-    let afterCommit = 0;
-    killed.forEach((p, i) => {
-      const later = procs.slice(i + 1);
-      const laterDups = new Set(later.flatMap((q) => q.dups.map((d) => d.id)));
-      const laterStarted = new Set(later.flatMap((q) => [...q.started]));
-      for (const id of p.started) {
-        if (p.done.has(id)) {
-          if (laterDups.has(id)) afterCommit += 1;
-        } else if (laterStarted.has(id)) {
-          beforeCommit += 1; // its handler ran again later: the kill had rolled the group back
-        } else {
-          // Never handled again: the kill came while the group's COMMIT was on its way, the commit went through and only
-          // the `done` lines were lost. Later deliveries of it were suppressed.
-          committingUnseen += 1;
-          if (laterDups.has(id)) committingSuppressed += 1;
-        }
-      }
+    after(async () => {
+      for (const p of procs) await kill(p);
+      await rig?.cleanup([GROUP]);
+      await db?.drop();
     });
-    console.log(
-      `      Kafka batch mode, inbox on ${database}: ${String(TOTAL)} published in ${String(publishMs)} ms; ${rounds.join('; ')}; final (batch ${String(FINAL_BATCH)}): done ${String(final.doneLines)} in ${String(final.groups.length)} groups, dup ${String(final.dups.length)}\n` +
-        `      delivered (done lines) ${String(delivered)}, redelivered (ids seen by >1 process) ${String(redelivered)}, suppressed duplicates (dup lines) ${String(suppressed)}, ` +
-        `effects ${String(rows)} rows / ${String(counts.size)} ids, inbox marks ${String(marks)}; groups committed ${String(groups.length)} (mean size ${(groupedMessages / Math.max(1, groups.length)).toFixed(1)}, ` +
-        `${String(mixed)} part duplicate, ${String(allDup)} all duplicate); killed inside the group transaction ${String(beforeCommit)} (rolled back, handled anew later), ` +
-        `killed during the commit ${String(committingUnseen)} (committed, ${String(committingSuppressed)} then suppressed), killed after the commit before the offset commit ${String(afterCommit)} (then suppressed); missing ${String(missing.length)}, twice ${String(twice.length)}, ` +
-        `unexpected ${String(unexpected.length)}, uncommitted ${unacked ?? 'none'}; ${String(Date.now() - t0)} ms`,
-    );
-    assertOneEffectEach(oracle, TOTAL);
-    assert.equal(unacked, undefined, 'every offset committed in the end');
-    // Every message was handled as new exactly once: in a group whose commit a process reported, or in one that committed
-    // as the process was killed (its `group` line lost). Every other delivery was a suppressed duplicate.
-    assert.equal(freshInGroups + committingUnseen, TOTAL, 'messages handled as new across all committed groups: exactly one per id');
-    assert.equal(committingSuppressed, committingUnseen, 'a group committed as the kill came: its messages suppressed when they came again');
-    assert.equal(delivered - freshInGroups, suppressed, 'every other delivery was a suppressed duplicate');
-    assert.ok(groups.some((g) => g.size > 1), 'really batched');
-    for (const [i, p] of procs.entries()) {
-      const limit = BATCHES[i] ?? FINAL_BATCH;
-      assert.ok(p.groups.every((g) => g.size <= limit), `${p.label}: groups of at most ${String(limit)}`);
-    }
-    assert.ok(mixed > 0, 'some group mixed suppressed duplicates and new messages in one transaction');
-    assert.ok(beforeCommit > 0, 'some kills landed inside a group transaction: rolled back, handled anew later');
-    assert.ok(afterCommit > 0, 'some kills landed between the group commit and the offset commit: the group came again and hit the inbox');
+
+    it(`${String(TOTAL)} messages in groups of up to ${BATCHES.join('/')}/${String(FINAL_BATCH)}: every offset committed in the end, exactly one effect per id`, async () => {
+      const t0 = Date.now();
+      db = await openSchema(database);
+      const { dataSource, schema } = db;
+      rig = await kafkaRig('batch-kill', 6);
+      await rig.prepare([GROUP]);
+      const sent = await rig.publish(TOTAL);
+      const publishMs = Date.now() - t0;
+      const args = [rig.kind, rig.address, rig.topic, GROUP, schema, CONSUMER];
+      const doneAnywhere = (): number => new Set(procs.flatMap((p) => [...p.done])).size;
+
+      const rounds: string[] = [];
+      for (let round = 1; round <= ROUNDS && doneAnywhere() < TOTAL; round++) {
+        const target = 400 + Math.floor(Math.random() * 601);
+        const batch = BATCHES[round - 1] ?? FINAL_BATCH;
+        const proc = startConsumer(`batch round ${String(round)}`, args, { ...slow(batch), DB: database });
+        procs.push(proc);
+        await proc.ready;
+        await waitFor(() => proc.doneLines >= target || doneAnywhere() >= TOTAL, 60_000, () => `round ${String(round)}: ${String(proc.doneLines)} of ${String(target)} done`);
+        await killAt(proc, WINDOWS[round - 1] ?? 'random');
+        const open = [...proc.started].filter((id) => !proc.done.has(id)).length;
+        const committing = [...proc.done].filter((id) => !proc.returned.has(id)).length;
+        rounds.push(
+          `r${String(round)} (batch ${String(batch)}): target ${String(target)}, done ${String(proc.doneLines)} in ${String(proc.groups.length)} groups (up to ${String(maxInFlight(proc.groups))} at once), dup ${String(proc.dups.length)}, ` +
+            `at the kill ${String(open)} in a group transaction + ${String(committing)} committed, offsets not`,
+        );
+      }
+      const killed = [...procs];
+
+      const final = startConsumer('batch final', args, { ...FINAL, DB: database });
+      procs.push(final);
+      await final.ready;
+      const deadline = Date.now() + 60_000;
+      while ((await distinctEffects(dataSource)) < TOTAL && Date.now() < deadline) await sleep(200);
+      await quiet([final], 1000, 30_000); // groups that came again drained too
+      await stopGracefully(final);
+      const unacked = await rig.unacked(GROUP);
+
+      // The oracle.
+      const oracle = await effectOracle(dataSource, sent, CONSUMER);
+      const { counts, missing, twice, unexpected, rows, marks } = oracle;
+
+      // What happened: deliveries per process, ids more than one process saw, the two crash windows, the groups.
+      const { delivered, suppressed, redelivered } = deliveryCounts(procs);
+      const groups = procs.flatMap((p) => p.groups);
+      const groupedMessages = groups.reduce((a, g) => a + g.size, 0);
+      const freshInGroups = groups.reduce((a, g) => a + g.fresh, 0);
+      const mixed = groups.filter((g) => g.fresh > 0 && g.fresh < g.size).length;
+      const allDup = groups.filter((g) => g.fresh === 0).length;
+      let beforeCommit = 0;
+      let committingUnseen = 0;
+      let committingSuppressed = 0;
+      let afterCommit = 0;
+      killed.forEach((p, i) => {
+        const later = procs.slice(i + 1);
+        const laterDups = new Set(later.flatMap((q) => q.dups.map((d) => d.id)));
+        const laterStarted = new Set(later.flatMap((q) => [...q.started]));
+        for (const id of p.started) {
+          if (p.done.has(id)) {
+            if (laterDups.has(id)) afterCommit += 1;
+          } else if (laterStarted.has(id)) {
+            beforeCommit += 1; // its handler ran again later: the kill had rolled the group back
+          } else {
+            // Never handled again: the kill came while the group's COMMIT was on its way, the commit went through and only
+            // the `done` lines were lost. Later deliveries of it were suppressed.
+            committingUnseen += 1;
+            if (laterDups.has(id)) committingSuppressed += 1;
+          }
+        }
+      });
+      console.log(
+        `      Kafka batch mode, inbox on ${database}: ${String(TOTAL)} published in ${String(publishMs)} ms; ${rounds.join('; ')}; final (batch ${String(FINAL_BATCH)}): done ${String(final.doneLines)} in ${String(final.groups.length)} groups, dup ${String(final.dups.length)}\n` +
+          `      delivered (done lines) ${String(delivered)}, redelivered (ids seen by >1 process) ${String(redelivered)}, suppressed duplicates (dup lines) ${String(suppressed)}, ` +
+          `effects ${String(rows)} rows / ${String(counts.size)} ids, inbox marks ${String(marks)}; groups committed ${String(groups.length)} (mean size ${(groupedMessages / Math.max(1, groups.length)).toFixed(1)}, ` +
+          `${String(mixed)} part duplicate, ${String(allDup)} all duplicate); killed inside the group transaction ${String(beforeCommit)} (rolled back, handled anew later), ` +
+          `killed during the commit ${String(committingUnseen)} (committed, ${String(committingSuppressed)} then suppressed), killed after the commit before the offset commit ${String(afterCommit)} (then suppressed); missing ${String(missing.length)}, twice ${String(twice.length)}, ` +
+          `unexpected ${String(unexpected.length)}, uncommitted ${unacked ?? 'none'}; ${String(Date.now() - t0)} ms`,
+      );
+      assertOneEffectEach(oracle, TOTAL);
+      assert.equal(unacked, undefined, 'every offset committed in the end');
+      // Every message was handled as new exactly once: in a group whose commit a process reported, or in one that committed
+      // as the process was killed (its `group` line lost). Every other delivery was a suppressed duplicate.
+      assert.equal(freshInGroups + committingUnseen, TOTAL, 'messages handled as new across all committed groups: exactly one per id');
+      assert.equal(committingSuppressed, committingUnseen, 'a group committed as the kill came: its messages suppressed when they came again');
+      assert.equal(delivered - freshInGroups, suppressed, 'every other delivery was a suppressed duplicate');
+      assert.ok(groups.some((g) => g.size > 1), 'really batched');
+      for (const [i, p] of procs.entries()) {
+        const limit = BATCHES[i] ?? FINAL_BATCH;
+        assert.ok(p.groups.every((g) => g.size <= limit), `${p.label}: groups of at most ${String(limit)}`);
+      }
+      assert.ok(mixed > 0, 'some group mixed suppressed duplicates and new messages in one transaction');
+      assert.ok(beforeCommit > 0, 'some kills landed inside a group transaction: rolled back, handled anew later');
+      assert.ok(afterCommit > 0, 'some kills landed between the group commit and the offset commit: the group came again and hit the inbox');
+    });
   });
-});
 }
 
 batchKillRounds('postgres');

@@ -1,7 +1,7 @@
 // The whole chain under kill -9: a writer commits business rows with their outbox messages (some transactions roll
-// back), relay processes publish them to RabbitMQ, consumer processes behind the PostgreSQL inbox write one effect row
-// per message. Relays and consumers are killed with kill -9 at random moments, round after round, while the writer
-// goes on; then a relay and a consumer drain the rest. Pass: every committed message has exactly one effect, no
+// back), relay processes publish them to RabbitMQ (or Kafka), consumer processes behind the PostgreSQL inbox write one
+// effect row per message. Relays and consumers are killed with kill -9 at random moments, round after round, while the
+// writer goes on; then a relay and a consumer drain the rest. Pass: every committed message has exactly one effect, no
 // rolled-back message has any, the outbox is empty and the queue drained. The effects table has no unique key: only the
 // inbox stands between a republished or redelivered message and a second row.
 import assert from 'node:assert/strict';
@@ -14,6 +14,7 @@ import {
   deliveryCounts,
   distinctEffects,
   effectOracle,
+  kafkaRig,
   kill,
   openSchema,
   quiet,
@@ -66,79 +67,92 @@ class Writer {
 
 class RolledBack extends Error {}
 
-describe('fault: outbox → relay → RabbitMQ → inbox, relays and consumers killed with kill -9 while a writer commits', function () {
-  this.timeout(180_000);
-  const relays: RelayChild[] = [];
-  const consumers: ConsumerProcess[] = [];
-  let rig: Rig | undefined;
-  let db: { dataSource: DataSource; schema: string; drop: () => Promise<void> } | undefined;
+function chain(makeRig: (label: string) => Promise<Rig>, name: Rig['name']): void {
+  describe(`fault: outbox → relay → ${name} → inbox, relays and consumers killed with kill -9 while a writer commits`, function () {
+    this.timeout(240_000);
+    const relays: RelayChild[] = [];
+    const consumers: ConsumerProcess[] = [];
+    let rig: Rig | undefined;
+    let db: { dataSource: DataSource; schema: string; drop: () => Promise<void> } | undefined;
 
-  after(async () => {
-    for (const relay of relays) await relay.kill9();
-    for (const consumer of consumers) await kill(consumer);
-    await rig?.cleanup([GROUP]);
-    await db?.drop();
-  });
+    after(async () => {
+      for (const relay of relays) await relay.kill9();
+      for (const consumer of consumers) await kill(consumer);
+      await rig?.cleanup([GROUP]);
+      await db?.drop();
+    });
 
-  it(`${String(TOTAL)} committed messages: exactly one effect each, none for rolled-back ones`, async () => {
-    const t0 = Date.now();
-    db = await openSchema();
-    const { dataSource, schema } = db;
-    await dataSource.query('CREATE TABLE orders (id serial PRIMARY KEY, ref varchar(64) NOT NULL)');
-    const current = await rabbitRig('chain');
-    rig = current;
-    await current.prepare([GROUP]);
-    const relayConfig: RelayProcessConfig = { db: connectionOptions(dataSource), rabbitUrl: rabbitUrl(), confirmTimeoutMs: 1500, relay: RELAY, reportConfirms: true };
-    let confirms = 0; // broker confirms across all relays: more than committed means a killed relay's confirmed rows went out again
-    const countConfirms = (words: string[]): void => {
-      if (words[0] === 'confirmed') confirms += 1;
-    };
-    const consumerArgs = [current.kind, current.address, current.topic, GROUP, schema, CONSUMER];
+    it(`${String(TOTAL)} committed messages: exactly one effect each, none for rolled-back ones`, async () => {
+      const t0 = Date.now();
+      db = await openSchema();
+      const { dataSource, schema } = db;
+      await dataSource.query('CREATE TABLE orders (id serial PRIMARY KEY, ref varchar(64) NOT NULL)');
+      const current = await makeRig('chain');
+      rig = current;
+      await current.prepare([GROUP]);
+      const relayConfig: RelayProcessConfig = {
+        db: connectionOptions(dataSource),
+        rabbitUrl: rabbitUrl(),
+        ...(current.kind === 'kafka' ? { kafkaBrokers: current.address.split(',') } : {}),
+        confirmTimeoutMs: 1500,
+        relay: RELAY,
+        reportConfirms: true,
+      };
+      let confirms = 0; // broker confirms across all relays: more than committed means a killed relay's confirmed rows went out again
+      const countConfirms = (words: string[]): void => {
+        if (words[0] === 'confirmed') confirms += 1;
+      };
+      const consumerArgs = [current.kind, current.address, current.topic, GROUP, schema, CONSUMER];
 
-    const writer = new Writer(dataSource, current.topic);
-    const writing = writer.run(TOTAL);
-    const rounds: string[] = [];
-    for (let round = 1; round <= ROUNDS; round++) {
-      const relay = RelayChild.start(`relay ${String(round)}`, relayConfig, countConfirms);
-      const consumer = startConsumer(`consumer ${String(round)}`, consumerArgs, CONSUMER_ENV);
+      const writer = new Writer(dataSource, current.topic);
+      const writing = writer.run(TOTAL);
+      const rounds: string[] = [];
+      for (let round = 1; round <= ROUNDS; round++) {
+        const relay = RelayChild.start(`relay ${String(round)}`, relayConfig, countConfirms);
+        const consumer = startConsumer(`consumer ${String(round)}`, consumerArgs, CONSUMER_ENV);
+        relays.push(relay);
+        consumers.push(consumer);
+        await Promise.all([relay.ready, consumer.ready]);
+        // Each killed at a moment of its own, the relay first or the consumer first.
+        const relayAt = 300 + Math.random() * 900;
+        const consumerAt = 300 + Math.random() * 900;
+        await Promise.all([sleep(relayAt).then(() => relay.kill9()), sleep(consumerAt).then(() => kill(consumer))]);
+        rounds.push(`r${String(round)}: relay published ${String(relay.published)} (killed at ${relayAt.toFixed(0)} ms), consumer done ${String(consumer.doneLines)}, dup ${String(consumer.dups.length)} (killed at ${consumerAt.toFixed(0)} ms)`);
+      }
+      await writing;
+
+      const relay = RelayChild.start('relay final', relayConfig, countConfirms);
+      const consumer = startConsumer('consumer final', consumerArgs, CONSUMER_ENV);
       relays.push(relay);
       consumers.push(consumer);
       await Promise.all([relay.ready, consumer.ready]);
-      // Each killed at a moment of its own, the relay first or the consumer first.
-      const relayAt = 300 + Math.random() * 900;
-      const consumerAt = 300 + Math.random() * 900;
-      await Promise.all([sleep(relayAt).then(() => relay.kill9()), sleep(consumerAt).then(() => kill(consumer))]);
-      rounds.push(`r${String(round)}: relay published ${String(relay.published)} (killed at ${relayAt.toFixed(0)} ms), consumer done ${String(consumer.doneLines)}, dup ${String(consumer.dups.length)} (killed at ${consumerAt.toFixed(0)} ms)`);
-    }
-    await writing;
+      const deadline = Date.now() + 90_000;
+      while (((await distinctEffects(dataSource)) < writer.committed.length || (await outboxCount(dataSource)) > 0) && Date.now() < deadline) await sleep(300);
+      await quiet([consumer], 1500, 30_000); // republished copies drained too
+      assert.equal(await relay.stop(), 0, 'the final relay stops cleanly');
+      await stopGracefully(consumer);
+      const unacked = await current.unacked(GROUP);
 
-    const relay = RelayChild.start('relay final', relayConfig, countConfirms);
-    const consumer = startConsumer('consumer final', consumerArgs, CONSUMER_ENV);
-    relays.push(relay);
-    consumers.push(consumer);
-    await Promise.all([relay.ready, consumer.ready]);
-    const deadline = Date.now() + 90_000;
-    while (((await distinctEffects(dataSource)) < writer.committed.length || (await outboxCount(dataSource)) > 0) && Date.now() < deadline) await sleep(300);
-    await quiet([consumer], 1500, 30_000); // republished copies drained too
-    assert.equal(await relay.stop(), 0, 'the final relay stops cleanly');
-    await stopGracefully(consumer);
-    const unacked = await current.unacked(GROUP);
-
-    const oracle = await effectOracle(dataSource, writer.committed, CONSUMER);
-    const [orders] = await dataSource.query<Array<{ n: string }>>('SELECT COUNT(*) AS n FROM orders');
-    const rolledBackWithEffect = writer.rolledBack.filter((id) => oracle.counts.has(id));
-    const { delivered, suppressed, redelivered } = deliveryCounts(consumers);
-    console.log(
-      `      committed ${String(writer.committed.length)}, rolled back ${String(writer.rolledBack.length)}; ${rounds.join('; ')}\n` +
-        `      broker confirms ${String(confirms)} (${String(confirms - writer.committed.length)} more than committed: confirmed, not yet deleted at a relay's kill, published again), outbox left ${String(await outboxCount(dataSource))}; ` +
-        `consumers: delivered (done lines) ${String(delivered)}, redelivered (ids seen by >1 process) ${String(redelivered)}, suppressed duplicates ${String(suppressed)}; ` +
-        `effects ${String(oracle.rows)} rows / ${String(oracle.counts.size)} ids, inbox marks ${String(oracle.marks)}, orders ${String(orders?.n)}; ` +
-        `missing ${String(oracle.missing.length)}, twice ${String(oracle.twice.length)}, rolled back with an effect ${String(rolledBackWithEffect.length)}, unacked ${unacked ?? 'none'}; ${String(Date.now() - t0)} ms`,
-    );
-    assertOneEffectEach(oracle, writer.committed.length);
-    assert.deepEqual(rolledBackWithEffect, [], 'no rolled-back message had an effect');
-    assert.equal(Number(orders?.n), writer.committed.length, 'one business row per committed message');
-    assert.equal(await outboxCount(dataSource), 0, 'the outbox drained');
-    assert.equal(unacked, undefined, 'the queue drained');
+      const oracle = await effectOracle(dataSource, writer.committed, CONSUMER);
+      const [orders] = await dataSource.query<Array<{ n: string }>>('SELECT COUNT(*) AS n FROM orders');
+      const rolledBackWithEffect = writer.rolledBack.filter((id) => oracle.counts.has(id));
+      const { delivered, suppressed, redelivered } = deliveryCounts(consumers);
+      console.log(
+        `      committed ${String(writer.committed.length)}, rolled back ${String(writer.rolledBack.length)}; ${rounds.join('; ')}\n` +
+          `      broker confirms ${String(confirms)} (${String(confirms - writer.committed.length)} more than committed: confirmed, not yet deleted at a relay's kill, published again), outbox left ${String(await outboxCount(dataSource))}; ` +
+          `consumers: delivered (done lines) ${String(delivered)}, redelivered (ids seen by >1 process) ${String(redelivered)}, suppressed duplicates ${String(suppressed)}; ` +
+          `effects ${String(oracle.rows)} rows / ${String(oracle.counts.size)} ids, inbox marks ${String(oracle.marks)}, orders ${String(orders?.n)}; ` +
+          `missing ${String(oracle.missing.length)}, twice ${String(oracle.twice.length)}, rolled back with an effect ${String(rolledBackWithEffect.length)}, unacked ${unacked ?? 'none'}; ${String(Date.now() - t0)} ms`,
+      );
+      assertOneEffectEach(oracle, writer.committed.length);
+      assert.deepEqual(rolledBackWithEffect, [], 'no rolled-back message had an effect');
+      assert.equal(Number(orders?.n), writer.committed.length, 'one business row per committed message');
+      assert.equal(await outboxCount(dataSource), 0, 'the outbox drained');
+      assert.equal(unacked, undefined, 'the queue drained');
+    });
   });
-});
+}
+
+chain(rabbitRig, 'RabbitMQ');
+// Kafka: a killed consumer's partitions move once its session (6 s) lapses; the group's committed offsets decide what comes again.
+chain(kafkaRig, 'Kafka');

@@ -4,6 +4,7 @@
 //   | fenced <count> | failure <message> | stopped
 // SIGTERM: stops the relay (the round in progress finishes), closes the transport and the data source, exits 0.
 import { DataSource, type DataSourceOptions } from 'typeorm';
+import { KafkaTransport } from '../../../src/adapters/kafka/index.js';
 import { RabbitMqTransport } from '../../../src/adapters/rabbitmq/index.js';
 import { WireHeader, type Publisher, type WireRecord } from '../../../src/core/index.js';
 import { OutboxRelay } from '../../../src/outbox/index.js';
@@ -18,12 +19,16 @@ const say = (line: string): void => {
 
 const dataSource = new DataSource({ ...config.db, logging: false } as DataSourceOptions);
 await dataSource.initialize();
-const transport = await RabbitMqTransport.connect({
-  url: config.rabbitUrl,
-  connectionName: 'outbox-relay-process',
-  reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
-  publish: { confirmTimeoutMs: config.confirmTimeoutMs ?? 5000 },
-});
+// RabbitMQ, or Kafka when `kafkaBrokers` is given.
+const transport =
+  config.kafkaBrokers !== undefined
+    ? await KafkaTransport.connect({ brokers: [...config.kafkaBrokers], clientId: 'outbox-relay-process', publish: { timeoutMs: config.confirmTimeoutMs ?? 5000 } })
+    : await RabbitMqTransport.connect({
+        url: config.rabbitUrl,
+        connectionName: 'outbox-relay-process',
+        reconnect: { initialDelayMs: 100, maxDelayMs: 1000 },
+        publish: { confirmTimeoutMs: config.confirmTimeoutMs ?? 5000 },
+      });
 const inner = await transport.publisher();
 let outstanding = 0;
 let confirmed = 0;

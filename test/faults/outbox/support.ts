@@ -16,6 +16,8 @@ export interface RelayProcessConfig {
   /** JSON-safe TypeORM DataSource options (no migrations, no entities). */
   readonly db: Record<string, unknown>;
   readonly rabbitUrl: string;
+  /** Publish to Kafka at these brokers instead of RabbitMQ. */
+  readonly kafkaBrokers?: readonly string[];
   readonly relay: Partial<Omit<OutboxRelayConfig, 'dataSource' | 'publisher'>>;
   readonly confirmTimeoutMs?: number;
   /** Print `confirmed <id> <outstanding>` after each broker confirm. */
