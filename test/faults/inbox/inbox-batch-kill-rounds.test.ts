@@ -16,6 +16,7 @@ import {
   assertOneEffectEach,
   kafkaRig,
   kill,
+  killAt,
   openSchema,
   quiet,
   sleep,
@@ -23,6 +24,7 @@ import {
   stopGracefully,
   waitFor,
   type ConsumerProcess,
+  type KillWindow,
   type FaultDatabase,
   type Rig,
 } from './support.js';
@@ -41,22 +43,8 @@ const CONSUMER = 'billing-batch';
 const slow = (batch: number): Record<string, string> => ({ BATCH: String(batch), CONCURRENCY: '6', SLOW_BEFORE_COMMIT_MS: '20', SLOW_AFTER_COMMIT_MS: '20' });
 const FINAL = { BATCH: String(FINAL_BATCH), CONCURRENCY: '6' };
 
-/**
- * Where each round's kill lands. The partitions' groups run in step, so a random moment can miss a window in every
- * round; the first two rounds wait for theirs: a group inside its transaction (started, not committed), then a group
- * committed whose offsets are not (done, not returned). The last one is random.
- */
-type KillWindow = 'in-transaction' | 'after-commit' | 'random';
+/** Where each round's kill lands: the first two rounds wait for their window (see `killAt`), the last is random. */
 const WINDOWS: readonly KillWindow[] = ['in-transaction', 'after-commit', 'random'];
-
-async function killAt(proc: ConsumerProcess, window: KillWindow): Promise<void> {
-  const open = (): boolean => [...proc.started].some((id) => !proc.done.has(id));
-  const committedOnly = (): boolean => [...proc.done].some((id) => !proc.returned.has(id));
-  if (window === 'in-transaction') await waitFor(open, 10_000, () => `${proc.label}: no group inside its transaction`);
-  else if (window === 'after-commit') await waitFor(committedOnly, 10_000, () => `${proc.label}: no group between its commit and its offsets`);
-  else await sleep(Math.random() * 40);
-  await kill(proc);
-}
 
 /** Most groups of one process between their start and their commit at the same time. */
 function maxInFlight(groups: ReadonlyArray<{ beganAt: number; committedAt: number }>): number {
@@ -99,7 +87,7 @@ function batchKillRounds(database: FaultDatabase): void {
         procs.push(proc);
         await proc.ready;
         await waitFor(() => proc.doneLines >= target || doneAnywhere() >= TOTAL, 60_000, () => `round ${String(round)}: ${String(proc.doneLines)} of ${String(target)} done`);
-        await killAt(proc, WINDOWS[round - 1] ?? 'random');
+        await killAt(proc, WINDOWS[round - 1] ?? 'random', 40);
         const open = [...proc.started].filter((id) => !proc.done.has(id)).length;
         const committing = [...proc.done].filter((id) => !proc.returned.has(id)).length;
         rounds.push(

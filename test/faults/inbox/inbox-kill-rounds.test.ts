@@ -13,6 +13,7 @@ import {
   assertOneEffectEach,
   kafkaRig,
   kill,
+  killAt,
   openSchema,
   quiet,
   rabbitRig,
@@ -22,11 +23,14 @@ import {
   waitFor,
   type ConsumerProcess,
   type FaultDatabase,
+  type KillWindow,
   type Rig,
 } from './support.js';
 
 const TOTAL = Number(process.env['INBOX_FAULT_TOTAL'] ?? 10_000);
 const ROUNDS = 5;
+/** Where each round's kill lands: the first two rounds wait for their window (see `killAt`), the others are random. */
+const WINDOWS: readonly KillWindow[] = ['in-transaction', 'after-commit'];
 const GROUP = 'g';
 const CONSUMER = 'billing';
 /** Both crash windows held open a little on every message while rounds are killed. */
@@ -66,8 +70,7 @@ function killRounds(makeRig: (label: string) => Promise<Rig>, name: string, data
         procs.push(proc);
         await proc.ready;
         await waitFor(() => proc.doneLines >= target || doneAnywhere() >= TOTAL, 90_000, () => `round ${String(round)}: ${String(proc.doneLines)} of ${String(target)} done`);
-        await sleep(Math.random() * 15);
-        await kill(proc);
+        await killAt(proc, WINDOWS[round - 1] ?? 'random', 15);
         const open = [...proc.started].filter((id) => !proc.done.has(id)).length;
         const committing = [...proc.done].filter((id) => !proc.returned.has(id)).length;
         rounds.push(`r${String(round)}: target ${String(target)}, done ${String(proc.doneLines)}, dup ${String(proc.dups.length)}, at the kill ${String(open)} in a transaction + ${String(committing)} committed, not returned`);

@@ -190,6 +190,23 @@ export async function kill(proc: ConsumerProcess): Promise<void> {
   await proc.finished;
 }
 
+/**
+ * A crash window to kill a consumer process in. Handlers (or batch groups) of one process tend to run in step, so a
+ * random moment can miss a window in every round of a test; a test that must hit both waits for them:
+ * `in-transaction`: some message started (its mark inserted) and not yet committed; `after-commit`: some message
+ * committed whose handler has not returned (no ack or offset commit yet); `random`: up to `randomMs` from now.
+ */
+export type KillWindow = 'in-transaction' | 'after-commit' | 'random';
+
+export async function killAt(proc: ConsumerProcess, window: KillWindow, randomMs: number): Promise<void> {
+  const open = (): boolean => [...proc.started].some((id) => !proc.done.has(id));
+  const committedOnly = (): boolean => [...proc.done].some((id) => !proc.returned.has(id));
+  if (window === 'in-transaction') await waitFor(open, 10_000, () => `${proc.label}: nothing inside its transaction`);
+  else if (window === 'after-commit') await waitFor(committedOnly, 10_000, () => `${proc.label}: nothing between its commit and its ack`);
+  else await sleep(Math.random() * randomMs);
+  await kill(proc);
+}
+
 /** SIGTERM: the process closes its transport gracefully (running handlers finish and are acked) and prints `closed`. */
 export async function stopGracefully(proc: ConsumerProcess, timeoutMs = 60_000): Promise<void> {
   proc.child.kill('SIGTERM');
