@@ -91,3 +91,4 @@ race(kafkaRig, 'Kafka');
 race(kafkaRig, 'Kafka batch-mode', { BATCH: '20' });
 // MariaDB decides with INSERT IGNORE and InnoDB's locks on the key.
 race(rabbitRig, 'RabbitMQ', {}, 'mariadb');
+race(kafkaRig, 'Kafka batch-mode', { BATCH: '20' }, 'mariadb');
