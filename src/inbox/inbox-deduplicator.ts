@@ -126,7 +126,7 @@ export class InboxDeduplicator {
       const ids = [...new Set(messages.map((m) => m.id))];
       const marks = this.postgresMarks(ids);
       if (marks !== undefined) return this.postgresBatch(marks, ids, run);
-      await this.transaction(async (manager) => run(manager, await this.recordAll(manager, messages.map((m) => m.id))));
+      await this.transaction(async (manager) => run(manager, await this.recordAll(manager, ids)));
     };
   }
 
@@ -231,7 +231,7 @@ export class InboxDeduplicator {
     });
   }
 
-  /** Marks many ids; returns those that were new. One statement where the database can say which rows it inserted. */
+  /** Marks many distinct ids; returns those that were new. One statement where the database can say which rows it inserted. */
   private async recordAll(manager: EntityManager, ids: readonly string[]): Promise<Set<string>> {
     const type = this.config.dataSource.options.type;
     const returning = type === 'postgres' || type === 'sqljs' || type === 'better-sqlite3';
@@ -240,9 +240,8 @@ export class InboxDeduplicator {
       for (const id of ids) if (await this.record(manager, id)) fresh.add(id);
       return fresh;
     }
-    const unique = [...new Set(ids)];
-    const values = unique.map((_, i) => (type === 'postgres' ? `($1, $${String(i + 2)})` : '(?, ?)')).join(', ');
-    const params = type === 'postgres' ? [this.config.consumer, ...unique] : unique.flatMap((id) => [this.config.consumer, id]);
+    const values = ids.map((_, i) => (type === 'postgres' ? `($1, $${String(i + 2)})` : '(?, ?)')).join(', ');
+    const params = type === 'postgres' ? [this.config.consumer, ...ids] : ids.flatMap((id) => [this.config.consumer, id]);
     try {
       const rows = await manager.query<Array<{ message_id: string }>>(
         `INSERT INTO ${INBOX_TABLE} (consumer, message_id) VALUES ${values} ON CONFLICT DO NOTHING RETURNING message_id`,

@@ -8,14 +8,13 @@
 // suppressed). Kept short (a few thousand messages, three rounds): each restart waits out the killed member's Kafka
 // session (6 s) before the group rebalances.
 import assert from 'node:assert/strict';
-import type { DataSource } from 'typeorm';
 import {
   distinctEffects,
   deliveryCounts,
   effectOracle,
+  faultScope,
   assertOneEffectEach,
   kafkaRig,
-  kill,
   killAt,
   openSchema,
   quiet,
@@ -23,10 +22,8 @@ import {
   startConsumer,
   stopGracefully,
   waitFor,
-  type ConsumerProcess,
   type KillWindow,
   type FaultDatabase,
-  type Rig,
 } from './support.js';
 
 const TOTAL = Number(process.env['INBOX_FAULT_TOTAL'] ?? 4000);
@@ -58,21 +55,15 @@ function maxInFlight(groups: ReadonlyArray<{ beganAt: number; committedAt: numbe
 function batchKillRounds(database: FaultDatabase): void {
   describe(`fault: inbox batch mode (Kafka subscribeBatch + wrapBatch, ${database === 'postgres' ? 'PostgreSQL' : 'MariaDB'}) killed with kill -9 in ${String(ROUNDS)} rounds`, function () {
     this.timeout(120_000);
-    const procs: ConsumerProcess[] = [];
-    let rig: Rig | undefined;
-    let db: { dataSource: DataSource; schema: string; drop: () => Promise<void> } | undefined;
-
-    after(async () => {
-      for (const p of procs) await kill(p);
-      await rig?.cleanup([GROUP]);
-      await db?.drop();
-    });
+    const scope = faultScope([GROUP]);
+    const { procs } = scope;
 
     it(`${String(TOTAL)} messages in groups of up to ${BATCHES.join('/')}/${String(FINAL_BATCH)}: every offset committed in the end, exactly one effect per id`, async () => {
       const t0 = Date.now();
-      db = await openSchema(database);
-      const { dataSource, schema } = db;
-      rig = await kafkaRig('batch-kill', 6);
+      scope.db = await openSchema(database);
+      const { dataSource, schema } = scope.db;
+      const rig = await kafkaRig('batch-kill', 6);
+      scope.rig = rig;
       await rig.prepare([GROUP]);
       const sent = await rig.publish(TOTAL);
       const publishMs = Date.now() - t0;

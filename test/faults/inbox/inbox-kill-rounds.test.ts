@@ -5,14 +5,13 @@
 // insert (killed before the commit: must roll back), and after the commit before the ack / offset commit (the
 // redelivery must be suppressed by the inbox).
 import assert from 'node:assert/strict';
-import type { DataSource } from 'typeorm';
 import {
   distinctEffects,
   deliveryCounts,
   effectOracle,
+  faultScope,
   assertOneEffectEach,
   kafkaRig,
-  kill,
   killAt,
   openSchema,
   quiet,
@@ -21,7 +20,6 @@ import {
   startConsumer,
   stopGracefully,
   waitFor,
-  type ConsumerProcess,
   type FaultDatabase,
   type KillWindow,
   type Rig,
@@ -41,21 +39,15 @@ function killRounds(makeRig: (label: string) => Promise<Rig>, name: string, data
   const where = database === 'postgres' ? name : `${name}, inbox on MariaDB`;
   describe(`fault: inbox consumer on ${where} killed with kill -9 in ${String(ROUNDS)} rounds (faults.md row 7)`, function () {
     this.timeout(150_000);
-    const procs: ConsumerProcess[] = [];
-    let rig: Rig | undefined;
-    let db: { dataSource: DataSource; schema: string; drop: () => Promise<void> } | undefined;
-
-    after(async () => {
-      for (const p of procs) await kill(p);
-      await rig?.cleanup([GROUP]);
-      await db?.drop();
-    });
+    const scope = faultScope([GROUP]);
+    const { procs } = scope;
 
     it(`${String(TOTAL)} messages: all acked in the end, exactly one effect per id`, async () => {
       const t0 = Date.now();
-      db = await openSchema(database);
-      const { dataSource, schema } = db;
-      rig = await makeRig('kill');
+      scope.db = await openSchema(database);
+      const { dataSource, schema } = scope.db;
+      const rig = await makeRig('kill');
+      scope.rig = rig;
       await rig.prepare([GROUP]);
       const sent = await rig.publish(TOTAL);
       const publishMs = Date.now() - t0;

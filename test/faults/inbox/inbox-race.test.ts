@@ -4,20 +4,18 @@
 // inbox key must let one commit its effect and make the other skip. Pass: exactly one effect per id, every delivery in
 // both groups acked. The business table has no unique key. Kafka runs it per message and in batch mode.
 import assert from 'node:assert/strict';
-import type { DataSource } from 'typeorm';
 import {
   distinctEffects,
   effectOracle,
+  faultScope,
   assertOneEffectEach,
   kafkaRig,
-  kill,
   openSchema,
   quiet,
   rabbitRig,
   sleep,
   startConsumer,
   stopGracefully,
-  type ConsumerProcess,
   type FaultDatabase,
   type Rig,
 } from './support.js';
@@ -31,22 +29,15 @@ function race(makeRig: (label: string) => Promise<Rig>, name: string, extraEnv: 
   const where = database === 'postgres' ? name : `${name}, inbox on MariaDB`;
   describe(`fault: two ${where} consumer processes race on the same message behind one inbox`, function () {
     this.timeout(120_000);
-    const procs: ConsumerProcess[] = [];
-    let rig: Rig | undefined;
-    let db: { dataSource: DataSource; schema: string; drop: () => Promise<void> } | undefined;
-
-    after(async () => {
-      for (const p of procs) await kill(p);
-      await rig?.cleanup(GROUPS);
-      await db?.drop();
-    });
+    const scope = faultScope(GROUPS);
+    const { procs } = scope;
 
     it(`${String(TOTAL)} messages, each delivered to both: exactly one effect per id`, async () => {
       const t0 = Date.now();
-      db = await openSchema(database);
-      const { dataSource, schema } = db;
+      scope.db = await openSchema(database);
+      const { dataSource, schema } = scope.db;
       const current = await makeRig('race');
-      rig = current;
+      scope.rig = current;
       await current.prepare(GROUPS);
       const args = (group: string): string[] => [current.kind, current.address, current.topic, group, schema, CONSUMER];
       for (const group of GROUPS) procs.push(startConsumer(group, args(group), { ...ENV, ...extraEnv, DB: database }));

@@ -14,6 +14,7 @@ import {
   deliveryCounts,
   distinctEffects,
   effectOracle,
+  faultScope,
   kafkaRig,
   kill,
   openSchema,
@@ -22,7 +23,6 @@ import {
   sleep,
   startConsumer,
   stopGracefully,
-  type ConsumerProcess,
   type Rig,
 } from './support.js';
 
@@ -71,24 +71,18 @@ function chain(makeRig: (label: string) => Promise<Rig>, name: Rig['name']): voi
   describe(`fault: outbox → relay → ${name} → inbox, relays and consumers killed with kill -9 while a writer commits`, function () {
     this.timeout(240_000);
     const relays: RelayChild[] = [];
-    const consumers: ConsumerProcess[] = [];
-    let rig: Rig | undefined;
-    let db: { dataSource: DataSource; schema: string; drop: () => Promise<void> } | undefined;
-
-    after(async () => {
+    const scope = faultScope([GROUP], async () => {
       for (const relay of relays) await relay.kill9();
-      for (const consumer of consumers) await kill(consumer);
-      await rig?.cleanup([GROUP]);
-      await db?.drop();
     });
+    const consumers = scope.procs;
 
     it(`${String(TOTAL)} committed messages: exactly one effect each, none for rolled-back ones`, async () => {
       const t0 = Date.now();
-      db = await openSchema();
-      const { dataSource, schema } = db;
+      scope.db = await openSchema();
+      const { dataSource, schema } = scope.db;
       await dataSource.query('CREATE TABLE orders (id serial PRIMARY KEY, ref varchar(64) NOT NULL)');
       const current = await makeRig('chain');
-      rig = current;
+      scope.rig = current;
       await current.prepare([GROUP]);
       const relayConfig: RelayProcessConfig = {
         db: connectionOptions(dataSource),

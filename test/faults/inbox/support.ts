@@ -207,6 +207,31 @@ export async function killAt(proc: ConsumerProcess, window: KillWindow, randomMs
   await kill(proc);
 }
 
+/** What `openSchema` opened. */
+export type FaultSchema = Awaited<ReturnType<typeof openSchema>>;
+
+/** What one fault test started, set as it starts them; `faultScope` tears it down. */
+export interface FaultScope {
+  readonly procs: ConsumerProcess[];
+  rig: Rig | undefined;
+  db: FaultSchema | undefined;
+}
+
+/**
+ * Registers the suite's teardown (a mocha `after` hook): `first` (processes of other kinds), then every consumer
+ * process in `procs` killed, the rig's entities for `groups` removed, the database dropped.
+ */
+export function faultScope(groups: readonly string[], first: () => Promise<void> = () => Promise.resolve()): FaultScope {
+  const scope: FaultScope = { procs: [], rig: undefined, db: undefined };
+  after(async () => {
+    await first();
+    for (const p of scope.procs) await kill(p);
+    await scope.rig?.cleanup(groups);
+    await scope.db?.drop();
+  });
+  return scope;
+}
+
 /** SIGTERM: the process closes its transport gracefully (running handlers finish and are acked) and prints `closed`. */
 export async function stopGracefully(proc: ConsumerProcess, timeoutMs = 60_000): Promise<void> {
   proc.child.kill('SIGTERM');
